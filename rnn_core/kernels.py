@@ -1,0 +1,113 @@
+"""Infinite-width kernels of the W-trained RNN (SPEC section 2), in float64.
+
+For sequences x, x' of the same length L:
+
+    K_0 = 0,   S_l = K_{l-1} + <X_l, X'_l>,   c_l = S_l / sqrt(S_l(x,x) S_l(x',x')),  theta_l = arccos c_l
+    K_l    = sqrt(S_l(x,x) S_l(x',x')) / pi * (sin theta_l + (pi - theta_l) c_l)        (NNGP)
+    Kdot_l = (pi - theta_l) / pi
+    H_inf  = sum_{l=1}^{L} P_l K_{l-1},   P_l = (1/2) prod_{k=l}^{L} Kdot_k
+
+The diagonal is exact: S_l(x, x) = K_l(x, x) = q_l := sum_{k<=l} ||X_k||^2, so only the off-diagonal
+needs the arc-cosine recursion. The backward product P_l is folded into a forward accumulation,
+
+    A_0 = 0,   A_l = Kdot_l * (A_{l-1} + K_{l-1} / 2),   H_inf = A_L,
+
+so one pass over l with O(n n2) working memory suffices (not O(L n n2)); rows are processed in blocks
+so that n = 16384 fits in a 24 GiB machine.
+
+Degenerate cases: where S_l(x, x) = 0 (every step of x up to l is zero) the network has g_l = 0,
+h_l = 0 and relu'(g_l) = 0, so K_l = 0 and Kdot_l = 0 for every pair involving x. The cosine is
+clamped to [-1, 1] before arccos. Near c = 1 arccos loses half the digits of float64, so a truly
+singular H_inf shows lambda_min / lambda_max of about 1e-9 L, not 0.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from rnn_core._checks import as_sequences, check_pair
+from rnn_core._device import resolve_device
+
+__all__ = ["infinite_ntk", "infinite_ntk_diag", "nngp_kernel", "step_norms"]
+
+# Working memory budget of one row block: about this many float64 entries per temporary.
+_BLOCK_ENTRIES = 1 << 22  # 4M entries = 32 MiB per (rows x n2) temporary
+
+
+def step_norms(X: torch.Tensor) -> torch.Tensor:
+    """q_l = sum_{k<=l} ||X_k||^2 for l = 1..L: shape (n, L), float64."""
+    return torch.cumsum((X * X).sum(dim=2), dim=1)
+
+
+def infinite_ntk_diag(X) -> torch.Tensor:
+    """H_inf(x, x) = (1/2) sum_{l=0}^{L-1} q_l for every sequence (q_0 = 0): shape (n,), float64."""
+    X = as_sequences(X, "X")
+    q = step_norms(X)
+    return 0.5 * q[:, :-1].sum(dim=1)
+
+
+def _recursion(
+    X: torch.Tensor, X2: torch.Tensor, q: torch.Tensor, q2: torch.Tensor, want_ntk: bool
+) -> torch.Tensor:
+    """Run the S/K/Kdot recursion for one row block; return H_inf (want_ntk) or the NNGP K_L."""
+    n, L, _ = X.shape
+    n2 = X2.shape[0]
+    K = torch.zeros((n, n2), dtype=torch.float64, device=X.device)
+    A = torch.zeros_like(K) if want_ntk else None
+    c = torch.empty_like(K)
+    tmp = torch.empty_like(K)
+    for l in range(L):
+        # S_l = K_{l-1} + <X_l, X'_l>, written into c and normalized in place.
+        torch.addmm(K, X[:, l], X2[:, l].T, out=c)
+        norm = torch.sqrt(torch.outer(q[:, l], q2[:, l]))  # sqrt(S_l(x,x) S_l(x',x'))
+        alive = norm > 0
+        c.div_(torch.where(alive, norm, torch.ones_like(norm))).clamp_(-1.0, 1.0)
+        c.masked_fill_(~alive, 0.0)
+        theta = torch.arccos(c)
+        # sin(arccos c) = sqrt((1 - c)(1 + c)): exact at c = +-1 and no cancellation elsewhere.
+        torch.mul(1.0 - c, 1.0 + c, out=tmp).clamp_(min=0.0).sqrt_()
+        kdot = (math.pi - theta).div_(math.pi)
+        # K_l = norm/pi (sin theta + (pi - theta) c) = norm (sin theta / pi + Kdot c)
+        newK = tmp.div_(math.pi).addcmul_(kdot, c).mul_(norm)
+        kdot.masked_fill_(~alive, 0.0)
+        if want_ntk:
+            A.add_(K, alpha=0.5).mul_(kdot)  # A_l = Kdot_l (A_{l-1} + K_{l-1}/2)
+        K, tmp = newK, K  # reuse the old K's storage as the next scratch buffer
+    return A if want_ntk else K
+
+
+def _kernel(X, X2, block_rows, device, want_ntk: bool) -> torch.Tensor:
+    dev = None if device is None else resolve_device(device)
+    X = as_sequences(X, "X", device=dev)
+    X2 = X if X2 is None else as_sequences(X2, "X2", device=X.device)
+    check_pair(X, X2)
+    n, n2 = X.shape[0], X2.shape[0]
+    if block_rows is None:
+        block_rows = max(1, _BLOCK_ENTRIES // max(1, n2))
+    elif not (isinstance(block_rows, int) and block_rows >= 1):
+        raise ValueError(f"block_rows must be an integer >= 1 or None, got {block_rows!r}")
+    q, q2 = step_norms(X), step_norms(X2)
+    if block_rows >= n:
+        return _recursion(X, X2, q, q2, want_ntk)
+    out = torch.empty((n, n2), dtype=torch.float64, device=X.device)
+    for a in range(0, n, block_rows):
+        b = min(n, a + block_rows)
+        out[a:b] = _recursion(X[a:b], X2, q[a:b], q2, want_ntk)
+    return out
+
+
+def infinite_ntk(X, X2=None, *, block_rows: int | None = None, device=None) -> torch.Tensor:
+    """H_inf(X, X2): the (n, n2) infinite-width NTK of the W-trained RNN, float64.
+
+    ``X``, ``X2``: (n, L, d) tensors or arrays with the same (L, d); ``X2=None`` means X2 = X.
+    ``block_rows`` rows are processed at a time (default: about 4M entries per temporary);
+    ``device`` moves the computation (default: X's device).
+    """
+    return _kernel(X, X2, block_rows, device, want_ntk=True)
+
+
+def nngp_kernel(X, X2=None, *, block_rows: int | None = None, device=None) -> torch.Tensor:
+    """K_L(X, X2): the NNGP kernel of the last hidden state, lim <h_L(x), h_L(x')>; float64."""
+    return _kernel(X, X2, block_rows, device, want_ntk=False)
