@@ -341,7 +341,11 @@ def additive_fit_residual(X, y, *, degree: int = 3) -> float:
     if total <= 0.0:
         return 0.0
     # Column scaling keeps the least-squares problem well conditioned when steps have very different norms.
+    # The features are rank deficient by construction whenever step norms are fixed (sum_j X_{l,j}^2 = 1 is
+    # the constant column in the unit regime), so a rank-revealing solver is required: SVD (gelss; torch's
+    # gelsy returned a wrong fit on rank-deficient tall systems in testing).
     scale = Phi.norm(dim=0).clamp_min(1e-300)
-    coef = torch.linalg.lstsq((Phi / scale).cpu(), yv.cpu().unsqueeze(1), driver="gelsd").solution
-    resid = yv.cpu() - (Phi / scale).cpu() @ coef.squeeze(1)
+    Phi = (Phi / scale).cpu()
+    coef = torch.linalg.lstsq(Phi, yv.cpu().unsqueeze(1), driver="gelss").solution
+    resid = yv.cpu() - Phi @ coef.squeeze(1)
     return float(resid @ resid) / total
