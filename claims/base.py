@@ -75,6 +75,9 @@ class Claim:
     delta: float = 0.1
     must_hold: Callable[[dict, Any], bool] = _always
     memory_bytes: Callable[[dict, Any], int] = _no_estimate
+    # Rebuilds a recipe from its stored ``to_dict()`` form (reproduce, shrinking reports). None means
+    # the default, ``rnn_core.data.Recipe.from_dict`` (see :func:`claims.registry.recipe_from_dict`).
+    recipe_from_dict: Callable[[dict], Any] | None = None
 
     def __post_init__(self) -> None:
         if not self.id or self.id.upper() != self.id:
