@@ -1,0 +1,86 @@
+"""reports.compare on two hand-made result sets: exactly the flipped cells, flips first, then margins."""
+
+from __future__ import annotations
+
+import copy
+import html
+
+from reports.build import build_report
+from reports.compare import compare_results
+try:
+    from tests.fixtures_records import make_record, write_results
+except ImportError:  # tests/ not a package on sys.path
+    from fixtures_records import make_record, write_results
+
+
+def _base():
+    recs = []
+    for claim in ("FWD", "NTK-PD"):
+        for L in (2, 4):
+            for m in (64, 256):
+                recs.append(make_record(claim, {"m": m, "L": L, "regime": "unit"}, "holds", 0.5))
+    recs.append(make_record("FWD", {"m": 64, "L": 4, "regime": "unit", "control": True}, "fails", 3.0))
+    return recs
+
+
+def _find(recs, claim, **params):
+    hit = [r for r in recs if r["claim"] == claim and r["params"] == params]
+    assert len(hit) == 1
+    return hit[0]
+
+
+def _sets(tmp_path):
+    a = _base()
+    b = copy.deepcopy(a)
+    flips = {("FWD", _find(b, "FWD", m=64, L=4, regime="unit")["cell_key"]),
+             ("NTK-PD", _find(b, "NTK-PD", m=256, L=2, regime="unit")["cell_key"]),
+             ("FWD", _find(b, "FWD", m=64, L=4, regime="unit", control=True)["cell_key"])}
+    _find(b, "FWD", m=64, L=4, regime="unit").update(verdict="fails", margin=1.5)
+    _find(b, "NTK-PD", m=256, L=2, regime="unit").update(verdict="inconclusive")
+    _find(b, "FWD", m=64, L=4, regime="unit", control=True).update(verdict="holds", margin=0.9)
+    _find(b, "FWD", m=256, L=2, regime="unit")["margin"] = 0.5 * 8  # factor 8, verdict unchanged
+    _find(b, "NTK-PD", m=64, L=2, regime="unit")["margin"] = 0.5 / 2  # factor 2
+    _find(b, "NTK-PD", m=64, L=4, regime="unit")["margin"] = None  # becomes NaN
+    gone = _find(b, "NTK-PD", m=256, L=4, regime="unit")
+    b.remove(gone)
+    b.append(make_record("GRAD", {"m": 64, "L": 2, "regime": "unit"}, "holds", 0.7))
+    ra = write_results(tmp_path / "a", a)
+    rb = write_results(tmp_path / "b", b)
+    return ra, rb, flips, gone
+
+
+def test_compare_lists_exactly_the_flipped_cells(tmp_path):
+    ra, rb, flips, gone = _sets(tmp_path)
+    changes = compare_results(ra, rb)
+    got = {(c.claim, c.cell_key) for c in changes if c.kind == "verdict"}
+    assert got == flips
+    kinds = [c.kind for c in changes]
+    assert kinds[:3] == ["verdict"] * 3  # flips first
+    assert kinds[3:5] == ["only_a", "only_b"] or sorted(kinds[3:5]) == ["only_a", "only_b"]
+    assert {c.claim for c in changes if c.kind == "only_a"} == {"NTK-PD"}
+    assert {c.cell_key for c in changes if c.kind == "only_a"} == {gone["cell_key"]}
+    assert {c.claim for c in changes if c.kind == "only_b"} == {"GRAD"}
+    margins = [c for c in changes if c.kind == "margin"]
+    # NaN appearance (inf) > factor 8 > factor 2; unchanged cells are not listed
+    assert [c.size for c in margins] == sorted((c.size for c in margins), reverse=True)
+    assert len(margins) == 3
+    assert margins[1].margin_b == 4.0 and margins[2].margin_b == 0.25
+    flip = [c for c in changes if c.kind == "verdict" and c.claim == "NTK-PD"][0]
+    assert (flip.verdict_a, flip.verdict_b) == ("holds", "inconclusive")
+
+
+def test_identical_runs_have_no_changes(tmp_path):
+    ra = write_results(tmp_path / "a", _base())
+    rb = write_results(tmp_path / "b", _base())
+    assert compare_results(ra, rb) == []
+
+
+def test_report_renders_the_comparison(tmp_path):
+    ra, rb, flips, _ = _sets(tmp_path)
+    page = build_report(ra, tmp_path / "out", compare_dir=rb).read_text()
+    assert 'id="comparison"' in page
+    rows = [html.unescape(x) for x in page.split('class="change change-verdict"')[1:]]
+    assert len(rows) == len(flips)
+    for claim, key in flips:
+        assert any(f'data-claim="{claim}" data-cell="{key}"' in r for r in rows)
+    assert "<b>3</b> verdict flips" in page
