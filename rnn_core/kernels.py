@@ -32,8 +32,10 @@ from rnn_core._device import resolve_device
 
 __all__ = ["infinite_ntk", "infinite_ntk_diag", "nngp_kernel", "step_norms"]
 
-# Working memory budget of one row block: about this many float64 entries per temporary.
-_BLOCK_ENTRIES = 1 << 22  # 4M entries = 32 MiB per (rows x n2) temporary
+# Entries of one row block's (rows x n2) temporaries. The recursion makes ~15 elementwise passes per
+# step over each temporary; blocks this small stay in cache across the L steps, which is what makes the
+# pass memory-bandwidth-cheap (a 4096 x 4096 block at once was ~10x slower on 2 cores).
+_BLOCK_ENTRIES = 1 << 16
 
 
 def step_norms(X: torch.Tensor) -> torch.Tensor:
@@ -49,52 +51,75 @@ def infinite_ntk_diag(X) -> torch.Tensor:
 
 
 def _recursion(
-    X: torch.Tensor, X2: torch.Tensor, q: torch.Tensor, q2: torch.Tensor, want_ntk: bool
+    X: torch.Tensor,
+    X2: torch.Tensor,
+    q: torch.Tensor,
+    q2: torch.Tensor,
+    want_ntk: bool,
+    self_pairs: bool = False,
 ) -> torch.Tensor:
-    """Run the S/K/Kdot recursion for one row block; return H_inf (want_ntk) or the NNGP K_L."""
+    """Run the S/K/Kdot recursion for one row block; return H_inf (want_ntk) or the NNGP K_L.
+
+    ``self_pairs``: X2 starts with the rows of X, so entry (i, i) pairs a sequence with itself. Its
+    cosine is exactly 1; rounding would put it at 1 - O(eps), which arccos turns into an O(sqrt(eps))
+    error, so it is set to 1 exactly and the diagonal equals (1/2) sum_{l<L} q_l to rounding.
+    """
     n, L, _ = X.shape
     n2 = X2.shape[0]
     K = torch.zeros((n, n2), dtype=torch.float64, device=X.device)
     A = torch.zeros_like(K) if want_ntk else None
-    c = torch.empty_like(K)
-    tmp = torch.empty_like(K)
+    c, theta, sin, norm = (torch.empty_like(K) for _ in range(4))
+    sq, sq2 = q.sqrt(), q2.sqrt()
+    # A zero prefix (S_l(x,x) = 0) needs masking; usually there is none and the masks are skipped.
+    has_dead = bool((q[:, 0] == 0).any()) or bool((q2[:, 0] == 0).any())
     for l in range(L):
-        # S_l = K_{l-1} + <X_l, X'_l>, written into c and normalized in place.
-        torch.addmm(K, X[:, l], X2[:, l].T, out=c)
-        norm = torch.sqrt(torch.outer(q[:, l], q2[:, l]))  # sqrt(S_l(x,x) S_l(x',x'))
-        alive = norm > 0
-        c.div_(torch.where(alive, norm, torch.ones_like(norm))).clamp_(-1.0, 1.0)
-        c.masked_fill_(~alive, 0.0)
-        theta = torch.arccos(c)
-        # sin(arccos c) = sqrt((1 - c)(1 + c)): exact at c = +-1 and no cancellation elsewhere.
-        torch.mul(1.0 - c, 1.0 + c, out=tmp).clamp_(min=0.0).sqrt_()
-        kdot = (math.pi - theta).div_(math.pi)
-        # K_l = norm/pi (sin theta + (pi - theta) c) = norm (sin theta / pi + Kdot c)
-        newK = tmp.div_(math.pi).addcmul_(kdot, c).mul_(norm)
-        kdot.masked_fill_(~alive, 0.0)
+        torch.outer(sq[:, l], sq2[:, l], out=norm)  # sqrt(S_l(x,x) S_l(x',x'))
+        torch.addmm(K, X[:, l], X2[:, l].T, out=c)  # S_l = K_{l-1} + <X_l, X'_l>
+        if has_dead:
+            alive = norm > 0
+            c.div_(norm.masked_fill(~alive, 1.0)).masked_fill_(~alive, 0.0)
+        else:
+            c.div_(norm)
+        c.clamp_(-1.0, 1.0)
+        if self_pairs:
+            c[:, : c.shape[0]].diagonal().fill_(1.0)
+            if has_dead:
+                c.masked_fill_(~alive, 0.0)
+        torch.arccos(c, out=theta)
+        torch.sin(theta, out=sin)
+        # theta <- Kdot_l = (pi - theta)/pi, in place
+        theta.sub_(math.pi).div_(-math.pi)
+        if has_dead:
+            theta.masked_fill_(~alive, 0.0)
         if want_ntk:
-            A.add_(K, alpha=0.5).mul_(kdot)  # A_l = Kdot_l (A_{l-1} + K_{l-1}/2)
-        K, tmp = newK, K  # reuse the old K's storage as the next scratch buffer
+            A.add_(K, alpha=0.5).mul_(theta)  # A_l = Kdot_l (A_{l-1} + K_{l-1}/2)
+        # K_l = norm/pi (sin theta + (pi - theta) c) = norm (sin theta / pi + Kdot c)
+        torch.addcmul(sin.div_(math.pi), theta, c, out=K)
+        K.mul_(norm)
     return A if want_ntk else K
 
 
 def _kernel(X, X2, block_rows, device, want_ntk: bool) -> torch.Tensor:
     dev = None if device is None else resolve_device(device)
     X = as_sequences(X, "X", device=dev)
-    X2 = X if X2 is None else as_sequences(X2, "X2", device=X.device)
+    symmetric = X2 is None
+    X2 = X if symmetric else as_sequences(X2, "X2", device=X.device)
     check_pair(X, X2)
     n, n2 = X.shape[0], X2.shape[0]
     if block_rows is None:
-        block_rows = max(1, _BLOCK_ENTRIES // max(1, n2))
-    elif not (isinstance(block_rows, int) and block_rows >= 1):
+        block_rows = max(8, _BLOCK_ENTRIES // max(1, n2))
+    elif isinstance(block_rows, bool) or not (isinstance(block_rows, int) and block_rows >= 1):
         raise ValueError(f"block_rows must be an integer >= 1 or None, got {block_rows!r}")
     q, q2 = step_norms(X), step_norms(X2)
-    if block_rows >= n:
-        return _recursion(X, X2, q, q2, want_ntk)
     out = torch.empty((n, n2), dtype=torch.float64, device=X.device)
     for a in range(0, n, block_rows):
         b = min(n, a + block_rows)
-        out[a:b] = _recursion(X[a:b], X2, q[a:b], q2, want_ntk)
+        # Symmetric case: the block's columns from a on (upper triangle), mirrored below.
+        c0 = a if symmetric else 0
+        blk = _recursion(X[a:b], X2[c0:], q[a:b], q2[c0:], want_ntk, self_pairs=symmetric)
+        out[a:b, c0:] = blk
+        if symmetric and b < n:
+            out[b:, a:b] = blk[:, b - c0 :].T
     return out
 
 
