@@ -428,7 +428,8 @@ def claim_sentence(records: list[dict]) -> str:
                     t = per_regime[g].get(L)
                     if t is not None and t.m_star is not None and t.m_star < ms:
                         earlier.append(f"{g} from m >= {_fmt(t.m_star)} at L = {_fmt(L)}")
-            where = "in all regimes" if len(regimes) > 1 else f"in regime {regimes[0]}" if regimes else ""
+            where = ("in all regimes" if len(regimes) > 1
+                     else f"in regime {regimes[0]}" if regimes and regimes[0] != "all" else "")
             smallest = all(pooled[L].widths and pooled[L].widths[0] == ms for L in group)
             txt = f"holds for m >= {_fmt(ms)}{' (every width)' if smallest else ''} at {_l_range(group, Ls)}"
             txt += f" {where}" if where else ""

@@ -116,8 +116,11 @@ def reproduce_command(rec: dict) -> str | None:
         return None
     recipe_json = json.dumps(recipe, sort_keys=True, separators=(",", ":"))
     cell_json = json.dumps(rec["params"], sort_keys=True, separators=(",", ":"))
-    return (f"rnnclaims reproduce {shlex.quote(rec['claim'])} --recipe {shlex.quote(recipe_json)} "
-            f"--cell {shlex.quote(cell_json)}")
+    cmd = (f"rnnclaims reproduce {shlex.quote(rec['claim'])} --recipe {shlex.quote(recipe_json)} "
+           f"--cell {shlex.quote(cell_json)}")
+    if isinstance(rec.get("profile"), str) and rec["profile"]:
+        cmd += f" --profile {shlex.quote(rec['profile'])}"
+    return cmd
 
 
 def _provenance(rs: an.ResultSet) -> dict:
