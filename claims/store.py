@@ -45,13 +45,9 @@ _TMP_PREFIX = ".tmp-"
 
 def results_dir_of(path: str | os.PathLike) -> Path:
     """The results directory for ``path``: ``path/results`` when ``path`` is a run's output directory
-    (it has a ``results`` subdirectory, or is not itself named ``results``), else ``path``."""
+    (it has a ``results`` subdirectory), else ``path`` itself."""
     p = Path(path)
-    if (p / "results").is_dir():
-        return p / "results"
-    if p.name == "results" or (p / RUN_META).exists():
-        return p
-    return p / "results"
+    return p / "results" if (p / "results").is_dir() else p
 
 
 def _safe_component(text: str, what: str) -> str:
