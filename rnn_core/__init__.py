@@ -11,6 +11,7 @@ and training. Free of pytest and hypothesis. Kernels, eigenvalues and solves are
 """
 
 from rnn_core._device import resolve_device
+from rnn_core.data import Recipe, TargetSpec, make_dataset, make_inputs, pairwise_separation, separation
 from rnn_core.kernels import infinite_ntk, infinite_ntk_diag, nngp_kernel
 from rnn_core.model import (
     Forward,
@@ -21,10 +22,37 @@ from rnn_core.model import (
     output,
     per_example_grad_W,
 )
+from rnn_core.linalg import (
+    condition_number,
+    eigvalsh_sym,
+    kernel_regression,
+    lambda_min_max,
+    quadratic_form,
+    scale_free_quadratic_form,
+)
 from rnn_core.ntk import NTKImplementation, empirical_ntk, empirical_ntk_reference
+from rnn_core.targets import Standardizer, make_target
+from rnn_core.train import TrainResult, predict_centered, train_gd
 
 __all__ = [
     "Forward",
+    "Recipe",
+    "Standardizer",
+    "TargetSpec",
+    "TrainResult",
+    "condition_number",
+    "eigvalsh_sym",
+    "kernel_regression",
+    "lambda_min_max",
+    "make_dataset",
+    "make_inputs",
+    "make_target",
+    "pairwise_separation",
+    "predict_centered",
+    "quadratic_form",
+    "scale_free_quadratic_form",
+    "separation",
+    "train_gd",
     "NTKImplementation",
     "RNNParams",
     "backward_deltas",
