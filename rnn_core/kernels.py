@@ -30,7 +30,7 @@ import torch
 from rnn_core._checks import as_sequences, check_pair
 from rnn_core._device import resolve_device
 
-__all__ = ["infinite_ntk", "infinite_ntk_diag", "nngp_kernel", "step_norms"]
+__all__ = ["infinite_ntk", "infinite_ntk_diag", "infinite_ntk_prefixes", "nngp_kernel", "step_norms"]
 
 # Entries of one row block's (rows x n2) temporaries. The recursion makes ~15 elementwise passes per
 # step over each temporary; blocks this small stay in cache across the L steps, which is what makes the
@@ -57,8 +57,12 @@ def _recursion(
     q2: torch.Tensor,
     want_ntk: bool,
     self_pairs: bool = False,
-) -> torch.Tensor:
+    snapshots: tuple[int, ...] = (),
+) -> torch.Tensor | list[torch.Tensor]:
     """Run the S/K/Kdot recursion for one row block; return H_inf (want_ntk) or the NNGP K_L.
+
+    ``snapshots``: prefix lengths l at which to keep a copy of the kernel; then the list of those copies
+    is returned instead (the accumulator after step l is exactly the kernel of the length-l prefixes).
 
     ``self_pairs``: X2 starts with the rows of X, so entry (i, i) pairs a sequence with itself. Its
     cosine is exactly 1; rounding would put it at 1 - O(eps), which arccos turns into an O(sqrt(eps))
@@ -72,6 +76,7 @@ def _recursion(
     sq, sq2 = q.sqrt(), q2.sqrt()
     # A zero prefix (S_l(x,x) = 0) needs masking; usually there is none and the masks are skipped.
     has_dead = bool((q[:, 0] == 0).any()) or bool((q2[:, 0] == 0).any())
+    kept: list[torch.Tensor] = []
     for l in range(L):
         torch.outer(sq[:, l], sq2[:, l], out=norm)  # sqrt(S_l(x,x) S_l(x',x'))
         torch.addmm(K, X[:, l], X2[:, l].T, out=c)  # S_l = K_{l-1} + <X_l, X'_l>
@@ -96,10 +101,14 @@ def _recursion(
         # K_l = norm/pi (sin theta + (pi - theta) c) = norm (sin theta / pi + Kdot c)
         torch.addcmul(sin.div_(math.pi), theta, c, out=K)
         K.mul_(norm)
+        if (l + 1) in snapshots:
+            kept.append((A if want_ntk else K).clone())
+    if snapshots:
+        return kept
     return A if want_ntk else K
 
 
-def _kernel(X, X2, block_rows, device, want_ntk: bool) -> torch.Tensor:
+def _kernel(X, X2, block_rows, device, want_ntk: bool, lengths: tuple[int, ...] = ()):
     dev = None if device is None else resolve_device(device)
     X = as_sequences(X, "X", device=dev)
     symmetric = X2 is None
@@ -110,17 +119,21 @@ def _kernel(X, X2, block_rows, device, want_ntk: bool) -> torch.Tensor:
         block_rows = max(8, _BLOCK_ENTRIES // max(1, n2))
     elif isinstance(block_rows, bool) or not (isinstance(block_rows, int) and block_rows >= 1):
         raise ValueError(f"block_rows must be an integer >= 1 or None, got {block_rows!r}")
+    if lengths:
+        # Only the steps up to the longest requested prefix are needed.
+        X, X2 = X[:, : max(lengths)], X2[:, : max(lengths)]
     q, q2 = step_norms(X), step_norms(X2)
-    out = torch.empty((n, n2), dtype=torch.float64, device=X.device)
+    outs = [torch.empty((n, n2), dtype=torch.float64, device=X.device) for _ in (lengths or (0,))]
     for a in range(0, n, block_rows):
         b = min(n, a + block_rows)
         # Symmetric case: the block's columns from a on (upper triangle), mirrored below.
         c0 = a if symmetric else 0
-        blk = _recursion(X[a:b], X2[c0:], q[a:b], q2[c0:], want_ntk, self_pairs=symmetric)
-        out[a:b, c0:] = blk
-        if symmetric and b < n:
-            out[b:, a:b] = blk[:, b - c0 :].T
-    return out
+        blks = _recursion(X[a:b], X2[c0:], q[a:b], q2[c0:], want_ntk, self_pairs=symmetric, snapshots=lengths)
+        for out, blk in zip(outs, blks if lengths else [blks]):
+            out[a:b, c0:] = blk
+            if symmetric and b < n:
+                out[b:, a:b] = blk[:, b - c0 :].T
+    return outs if lengths else outs[0]
 
 
 def infinite_ntk(X, X2=None, *, block_rows: int | None = None, device=None) -> torch.Tensor:
@@ -131,6 +144,26 @@ def infinite_ntk(X, X2=None, *, block_rows: int | None = None, device=None) -> t
     ``device`` moves the computation (default: X's device).
     """
     return _kernel(X, X2, block_rows, device, want_ntk=True)
+
+
+def infinite_ntk_prefixes(
+    X, X2=None, *, lengths, block_rows: int | None = None, device=None
+) -> dict[int, torch.Tensor]:
+    """H_inf of the length-l prefixes X[:, :l] (against X2[:, :l]) for every l in ``lengths``, in one pass.
+
+    The forward accumulation visits l = 1..max(lengths) once; the accumulator after step l is the kernel
+    of the length-l prefixes, so an L grid costs one kernel of the longest length (plus a copy per
+    requested length: memory len(lengths) n n2 float64).
+    """
+    try:
+        wanted = tuple(sorted({int(v) for v in lengths}))
+    except (TypeError, ValueError):
+        raise ValueError(f"lengths must be an iterable of integers, got {lengths!r}") from None
+    L = as_sequences(X, "X").shape[1]
+    if not wanted or wanted[0] < 1 or wanted[-1] > L:
+        raise ValueError(f"lengths must be non-empty integers in 1..L = {L}, got {lengths!r}")
+    kernels = _kernel(X, X2, block_rows, device, want_ntk=True, lengths=wanted)
+    return dict(zip(wanted, kernels))
 
 
 def nngp_kernel(X, X2=None, *, block_rows: int | None = None, device=None) -> torch.Tensor:

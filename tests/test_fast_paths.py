@@ -77,3 +77,16 @@ def test_training_step_matches_autograd():
     W_ag = autograd_steps(p, X, y, 0.01, 3)
     # 1e-10: the same three float64 updates, structured vs autograd gradient.
     assert _rel(res.W_T - p.W, W_ag - p.W) < 1e-10
+
+
+def test_prefix_kernels_in_one_pass_equal_separate_kernels():
+    from rnn_core.kernels import infinite_ntk_prefixes
+
+    X, X2 = _unit(30, 9, 3, 6), _unit(11, 9, 3, 7)
+    for l, K in infinite_ntk_prefixes(X, lengths=[2, 5, 9], block_rows=7).items():
+        # 1e-13: the same recursion stopped at step l; only the row blocking differs.
+        assert _rel(K, rnn_core.infinite_ntk(X[:, :l])) < 1e-13
+    for l, K in infinite_ntk_prefixes(X, X2, lengths=[3, 9]).items():
+        assert torch.equal(K, rnn_core.infinite_ntk(X[:, :l], X2[:, :l]))
+    with pytest.raises(ValueError, match="lengths must be non-empty integers in 1..L = 9"):
+        infinite_ntk_prefixes(X, lengths=[0, 3])

@@ -1,0 +1,116 @@
+"""`rnnclaims run --profile smoke` end to end, through the console entry point, into a temporary folder.
+
+Checks what a user of the main job relies on: a record for every claim of the catalogue, an HTML report
+that names every claim, every negative control run and failing, and the SPEC's expectations for CI
+(section 4): claims about the infinite-width kernel hold in every cell they define, finite-width claims
+hold at the profile's largest width for L = 2, and at every length their margin does not get worse from
+the smallest to the largest width.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from claims.registry import all_claims
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("smoke")
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.run(
+        [sys.executable, "-m", "claims", "run", "--profile", "smoke", "--out", str(out), "--workers", "1",
+         "--device", "cpu"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200,
+    )
+    records = [json.loads(p.read_text()) for p in sorted((out / "results").glob("*/*.json"))]
+    return proc, out, records
+
+
+def test_run_succeeds_and_writes_every_claim(smoke_run):
+    proc, out, records = smoke_run
+    assert proc.returncode == 0, f"rnnclaims run failed ({proc.returncode}):\n{proc.stderr[-3000:]}"
+    assert "Traceback" not in proc.stderr
+    ids = {c.id for c in all_claims()}
+    assert len(ids) >= 6
+    assert {r["claim"] for r in records} == ids
+    assert not [r for r in records if r["verdict"] == "error"], [
+        (r["claim"], r["cell_key"], r.get("message")) for r in records if r["verdict"] == "error"]
+    run = json.loads((out / "results" / "_run.json").read_text())
+    assert set(run["per_claim_wall_s"]) == ids
+
+
+def test_every_negative_control_runs_and_fails(smoke_run):
+    _, _, records = smoke_run
+    by_claim = defaultdict(list)
+    for r in records:
+        if r["control"]:
+            by_claim[r["claim"]].append(r)
+    missing = {c.id for c in all_claims()} - set(by_claim)
+    assert not missing, f"claims without a negative-control cell in smoke: {sorted(missing)}"
+    passed = [(r["claim"], r["cell_key"]) for rs in by_claim.values() for r in rs if r["verdict"] == "holds"]
+    assert not passed, f"negative controls that came out 'holds': {passed}"
+    # A control that is merely inconclusive everywhere proves nothing: at least one cell per claim fails,
+    # except CPLX-ADD's random labels, whose SPEC verdict is "inconclusive everywhere, never holds".
+    never_failed = [cid for cid, rs in by_claim.items()
+                    if cid != "CPLX-ADD" and not any(r["verdict"] == "fails" for r in rs)]
+    assert not never_failed, f"controls that never fail: {never_failed}"
+
+
+def test_spec_expectations_for_ci(smoke_run):
+    _, _, records = smoke_run
+    must = [r for r in records if r["must_hold"]]
+    assert must, "no cell is expected to hold: the expectations would be vacuous"
+    broken = [(r["claim"], r["cell_key"], r["verdict"], r["margin"]) for r in must if r["verdict"] != "holds"]
+    assert not broken, f"cells the SPEC expects to hold that do not: {broken}"
+    # Finite-width claims: margin (measured / bound, smaller is better) at the largest width is no worse
+    # than at the smallest, for every other parameter combination.
+    groups = defaultdict(dict)
+    for r in records:
+        params = r["params"]
+        if r["control"] or "m" not in params or r["margin"] is None or r["verdict"] == "skipped":
+            continue
+        rest = tuple(sorted((k, json.dumps(v)) for k, v in params.items() if k != "m"))
+        groups[(r["claim"], rest)][params["m"]] = r["margin"]
+    worse = []
+    for (cid, rest), by_m in groups.items():
+        if len(by_m) < 2:
+            continue
+        lo, hi = min(by_m), max(by_m)
+        if by_m[hi] > by_m[lo]:
+            worse.append((cid, dict(rest), by_m[lo], by_m[hi]))
+    assert groups, "no finite-width cells"
+    assert not worse, f"margins that get worse with width: {worse}"
+
+
+def test_report_names_every_claim_and_control(smoke_run):
+    _, out, records = smoke_run
+    page = out / "index.html"
+    assert page.exists()
+    text = page.read_text(encoding="utf-8")
+    for cid in {r["claim"] for r in records}:
+        assert cid in text
+    assert "control" in text.lower()
+    assert "http://" not in text and "https://" not in text
+
+
+def test_report_in_a_real_browser(smoke_run, tmp_path):
+    try:
+        from tests.test_report_browser import CHROMIUM, assert_page_ok
+    except ImportError:
+        from test_report_browser import CHROMIUM, assert_page_ok
+    if CHROMIUM is None:
+        pytest.skip("no Chromium binary found; install it with: apt-get install -y chromium")
+    _, out, records = smoke_run
+    assert_page_ok(out / "index.html", sorted({r["claim"] for r in records}), tmp_path, "report-smoke.png")
