@@ -1,0 +1,204 @@
+"""PERT: the batched measurement equals an independent recomputation; the bounds and the control can fail."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import rnn_core
+from claims.base import Context
+from claims.catalogue import pert
+from claims.profiles import get_profile
+from rnn_core.data import Recipe, TargetSpec, make_inputs
+
+
+def _f_explicit(W, A, B, x, activation="relu"):
+    """f(x) by an explicit loop over time (autograd-friendly), and the list of h_l, g_l."""
+    m = W.shape[0]
+    h = torch.zeros(m, dtype=W.dtype)
+    hs, gs = [], []
+    for l in range(x.shape[0]):
+        g = W @ h + A @ x[l]
+        h = torch.relu(g) if activation == "relu" else (g > 0).to(W.dtype)
+        hs.append(h)
+        gs.append(g)
+    return B @ h, hs, gs
+
+
+def _grad_autograd(W, A, B, x):
+    Wr = W.clone().requires_grad_(True)
+    f, _, _ = _f_explicit(Wr, A, B, x)
+    (G,) = torch.autograd.grad(f, Wr)
+    return G
+
+
+def _direct_stats(p, x, Delta, activation="relu"):
+    """The four statistics for one sequence and one explicit Delta, by loops, autograd and m x m matrices."""
+    W, A, B = p.W, p.A, p.B
+    Wp = W + Delta
+    f0, hs0, gs0 = _f_explicit(W, A, B, x, activation)
+    f1, hs1, gs1 = _f_explicit(Wp, A, B, x, activation)
+    r_h = 0.0
+    flips = 0.0
+    for h0, h1, g0, g1 in zip(hs0, hs1, gs0, gs1):
+        n0 = float(h0.norm())
+        dn = float((h1 - h0).norm())
+        r_h = max(r_h, dn / n0 if n0 > 0 else (0.0 if dn == 0 else math.inf))
+        flips = max(flips, sum(int((a > 0) != (b > 0)) for a, b in zip(g0.tolist(), g1.tolist())) / W.shape[0])
+    if activation == "relu":
+        G0 = _grad_autograd(W, A, B, x)
+        G1 = _grad_autograd(Wp, A, B, x)
+    else:  # step: derivative 0 almost everywhere
+        G0 = torch.zeros_like(W)
+        G1 = torch.zeros_like(W)
+    g0n = float(G0.norm())
+    dg = float((G1 - G0).norm())
+    r_g = dg / g0n if g0n > 0 else (0.0 if dg == 0 else math.inf)
+    num = abs(float(f1 - f0 - (G0 * Delta).sum()))
+    den = g0n * float(Delta.norm())
+    fo = num / den if den > 0 else (0.0 if num == 0 else math.inf)
+    return {"r_h": r_h, "flips": flips, "r_g": r_g, "first_order": fo}
+
+
+def _close(a, b, rtol):
+    if math.isinf(a) or math.isinf(b):
+        return a == b
+    return abs(a - b) <= rtol * max(abs(a), abs(b)) + 1e-14
+
+
+@pytest.mark.parametrize("regime", ["unit", "unnormalized", "normalized"])
+def test_batched_statistics_equal_direct_recomputation(regime):
+    m, L, d, n = 24, 4, 3, 2
+    X = make_inputs(n, L, d, regime=regime, seed=3)
+    p = rnn_core.init_params(m, d, seed=5)
+    omegas = [1e-3, 3e-2, 0.3]  # 0.3 makes sure some units flip, so the flip/jump paths are exercised
+    rows, dirs = pert.perturbation_rows(p, X, omegas, seed=11)
+    assert len(rows) == len(omegas) * 2 * n
+    # the random direction has unit spectral norm (exact SVD at this width)
+    assert float(torch.linalg.matrix_norm(dirs.R, ord=2)) == pytest.approx(1.0, rel=1e-12)
+    flipped = 0
+    for row in rows:
+        i, w = row["i"], row["omega"]
+        if row["direction"] == "random":
+            Delta = w * dirs.R
+        else:
+            Delta = w * torch.outer(dirs.U[i], dirs.V[i])
+        direct = _direct_stats(p, X[i], Delta)
+        for stat in pert.STATS:
+            # float64 along two different code paths (batched structured vs explicit loops/autograd):
+            # agreement to 1e-8 relative; first_order is a difference of O(1) outputs that is itself
+            # small (~omega^2), so it keeps fewer digits
+            tol = 1e-6 if stat == "first_order" else 1e-8
+            assert _close(row[stat], direct[stat], tol), (row, stat, direct[stat])
+        flipped += row["flips"] > 0
+    assert flipped > 0, "the test should exercise sign flips"
+
+
+def test_adversarial_direction_is_top_singular_pair_of_gradient():
+    m, L, d, n = 20, 5, 3, 2
+    X = make_inputs(n, L, d, regime="unit", seed=1)
+    p = rnn_core.init_params(m, d, seed=2)
+    _, dirs = pert.perturbation_rows(p, X, [1e-3], seed=0, directions=("adversarial",))
+    for i in range(n):
+        G = _grad_autograd(p.W, p.A, p.B, X[i])
+        s = torch.linalg.svdvals(G)
+        assert float(dirs.sigma[i]) == pytest.approx(float(s[0]), rel=1e-10)
+        assert float(dirs.U[i] @ G @ dirs.V[i]) == pytest.approx(float(s[0]), rel=1e-10)
+        assert float(dirs.U[i].norm()) == pytest.approx(1.0, rel=1e-12)
+        assert float(dirs.V[i].norm()) == pytest.approx(1.0, rel=1e-12)
+        # rank <= L - 1 (h_0 = 0): the structured SVD is exact, not an approximation
+        assert int((s > 1e-10 * s[0]).sum()) <= L - 1
+
+
+def test_lanczos_norm_is_a_tight_lower_bound():
+    Z = torch.randn(300, 300, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    exact = float(torch.linalg.matrix_norm(Z, ord=2))
+    est = pert.lanczos_spectral_norm(Z, 20, seed=1)
+    assert est <= exact * (1 + 1e-12)  # a Ritz value never exceeds the top eigenvalue
+    assert est >= exact * (1 - 1e-3)
+
+
+def test_step_activation_statistics_match_direct_recomputation():
+    m, L, d, n = 64, 3, 3, 2
+    X = make_inputs(n, L, d, regime="unit", seed=4)
+    p = rnn_core.init_params(m, d, seed=6)
+    rows, dirs = pert.perturbation_rows(p, X, [0.3], activation="step", seed=2)
+    for row in rows:
+        i, w = row["i"], row["omega"]
+        Delta = w * (dirs.R if row["direction"] == "random" else torch.outer(dirs.U[i], dirs.V[i]))
+        direct = _direct_stats(p, X[i], Delta, activation="step")
+        for stat in pert.STATS:
+            assert _close(row[stat], direct[stat], 1e-8), (row, stat, direct[stat])
+
+
+def test_zero_input_sequence_is_guarded():
+    m, L, d = 16, 3, 2
+    X = make_inputs(2, L, d, regime="unit", seed=0)
+    X[1] = 0.0  # h_l = 0 for every l, and grad_W f = 0
+    p = rnn_core.init_params(m, d, seed=0)
+    rows, _ = pert.perturbation_rows(p, X, [1e-2, 1e-1], seed=0)
+    for row in rows:
+        for stat in pert.STATS:
+            assert not math.isnan(row[stat])
+        if row["i"] == 1:  # h' = h = 0 and f' = f = 0: 0 / 0 is "no change"
+            assert row["r_h"] == 0.0 and row["r_g"] == 0.0 and row["first_order"] == 0.0
+
+
+def test_summary_detects_violations_and_measures_constants():
+    L = 2
+    rows = [
+        {"omega": w, "direction": dname, "i": 0, "r_h": 0.5 * w * L, "flips": 0.0, "r_g": 0.1 * (w * L) ** 0.5,
+         "first_order": 0.01}
+        for w in (1e-3, 1e-2, 1e-1) for dname in ("random", "adversarial")
+    ]
+    s = pert.summarize(rows, (1e-3, 1e-2, 1e-1), L)
+    assert s["ok"]
+    assert s["constants"]["r_h"] == pytest.approx(0.5)
+    assert s["slopes"]["r_h"] == pytest.approx(1.0)
+    assert s["slopes"]["r_g"] == pytest.approx(0.5)
+    assert math.isnan(s["slopes"]["flips"])  # no positive points
+    rows[0]["r_h"] = 5.0 * 1e-3 * L  # above 4 omega L
+    s = pert.summarize(rows, (1e-3, 1e-2, 1e-1), L)
+    assert not s["ok"]
+    assert s["constants"]["r_h"] == pytest.approx(5.0)
+    assert s["margin"] == pytest.approx(5.0 / 4.0)
+    rows[0]["r_h"] = math.nan  # an undefined statistic never passes
+    assert not pert.summarize(rows, (1e-3, 1e-2, 1e-1), L)["ok"]
+
+
+def _recipe(L, regime, seed=0, d=3):
+    return Recipe(n=2, L=L, d=d, regime=regime, target=TargetSpec(family="additive", f="z2", positions=(1,)),
+                  data_seed=seed, init_seed=seed)
+
+
+@pytest.mark.parametrize("regime", ["normalized", "unit", "unnormalized"])
+def test_step_control_fails_and_relu_holds(regime):
+    profile = get_profile("smoke")
+    ctx = Context(device=torch.device("cpu"), profile=profile)
+    r = _recipe(2, regime, seed=7)
+    relu = pert.CLAIM.evaluate({"m": 256, "L": 2, "regime": regime}, r, ctx)
+    step = pert.CLAIM.evaluate({"m": 256, "L": 2, "regime": regime, "activation": "step", "control": True}, r, ctx)
+    assert relu.ok is True and relu.margin < 1.0
+    assert step.ok is False
+    assert step.measured["infinite_values"] > 0  # f jumps while its a.e. gradient is 0
+
+
+def test_cells_controls_and_must_hold():
+    for name in ("smoke", "quick"):
+        profile = get_profile(name)
+        cells = pert.CLAIM.cells(profile)
+        controls = [c for c in cells if c.get("control")]
+        assert {c["regime"] for c in controls} == set(profile.regimes)
+        assert all(c["activation"] == "step" for c in controls)
+        held = [c for c in cells if pert.CLAIM.must_hold(c, profile)]
+        assert held and all(c["m"] == profile.max_width and c["L"] == 2 for c in held)
+        assert not any(pert.CLAIM.must_hold(c, profile) for c in controls)
+
+
+def test_log_slope_of_power_law():
+    w = np.array([1e-4, 1e-3, 1e-2])
+    assert pert.log_slope(w, 3.0 * w ** (2 / 3)) == pytest.approx(2 / 3)
+    assert math.isnan(pert.log_slope(w, [0.0, 0.0, 1.0]))
