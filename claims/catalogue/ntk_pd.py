@@ -150,10 +150,17 @@ def _strategy(cell: dict, profile):
     # Labels play no part: the target is pinned. d from 1 (low dimension is adversarial: few directions)
     # and small vocabularies make near-degenerate datasets likely; the strategy raises free d / vocab
     # when the floor cannot be met.
+    n, L = int(cell["n"]), int(cell["L"])
+    # Tokens give at most V^(L-1) distinct sequences in the normalized regime (X_1 = e_d is shared) and
+    # V^L / 2 up to sign otherwise; the strategy raises a free vocabulary up to 64 only. Offer tokens
+    # where 64 tokens leave a 4x surplus of distinct sequences, so the floor stays feasible.
+    free_steps = L - 1 if cell["regime"] == "normalized" else L
+    directions = ("sphere", "gaussian", "tokens") if 4 * n <= 64**free_steps // 2 else ("sphere", "gaussian")
     return recipes(
-        n=int(cell["n"]),
-        L=int(cell["L"]),
+        n=n,
+        L=L,
         regime=cell["regime"],
+        directions=st.sampled_from(directions),
         d=st.integers(1, 4),
         vocab=st.integers(2, 16),
         separation_floor=SEPARATION_FLOOR,

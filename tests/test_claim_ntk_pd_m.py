@@ -1,0 +1,62 @@
+"""NTK-PD-M: lambda_min(H_m) >= lambda_min(H_inf) / 2, and the rank-argument control."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import rnn_core
+from claims.base import Context
+from claims.catalogue import ntk_pd_m
+from claims.profiles import get_profile
+from rnn_core.data import Recipe, TargetSpec
+
+SMOKE = get_profile("smoke")
+CTX = Context(device=torch.device("cpu"), profile=SMOKE)
+TARGET = TargetSpec(family="additive", f="z", positions=(1,), seed=0)
+
+
+def _recipe(**kw) -> Recipe:
+    base = dict(n=8, L=2, d=3, regime="unit", directions="sphere", target=TARGET, separation_floor=0.01,
+                data_seed=1, init_seed=0)
+    base.update(kw)
+    return Recipe(**base)
+
+
+def test_stats_equal_a_direct_recomputation():
+    X = torch.randn(6, 3, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    p = rnn_core.init_params(32, 2, seed=3)
+    Hm, Hi = rnn_core.empirical_ntk(p, X), rnn_core.infinite_ntk(X)
+    s = ntk_pd_m.pd_m_stats(Hm, Hi)
+    lm, li = np.linalg.eigvalsh(Hm.numpy())[0], np.linalg.eigvalsh(Hi.numpy())[0]
+    assert s["lambda_min_m"] == pytest.approx(lm, rel=1e-9, abs=1e-12)
+    assert s["ratio"] == pytest.approx(lm / li, rel=1e-8)
+    assert s["ok"] == (lm >= li / 2)
+
+
+def test_positive_case_holds_at_large_width():
+    out = ntk_pd_m._evaluate({"m": 1024, "L": 2, "regime": "unit"}, _recipe(), CTX)
+    assert out.ok is True
+    assert out.measured["ratio"] > 0.5
+
+
+@pytest.mark.parametrize("regime", ["unit", "unnormalized"])
+def test_tiny_width_control_fails_by_rank(regime):
+    r = _recipe(n=ntk_pd_m.CONTROL_N, regime=regime)
+    cell = {"m": ntk_pd_m.CONTROL_M, "L": 2, "regime": regime, "n": ntk_pd_m.CONTROL_N, "control": True}
+    out = ntk_pd_m._evaluate(cell, r, CTX)
+    assert out.ok is False
+    # rank H_m <= m^2 = 16 < n = 32: numerically singular relative to its scale
+    X = torch.as_tensor(__import__("rnn_core.data", fromlist=["make_dataset"]).make_dataset(r)[0])
+    Hm = rnn_core.empirical_ntk(rnn_core.init_params(4, r.d, seed=r.init_seed), X).numpy()
+    assert np.linalg.matrix_rank(Hm, tol=1e-10 * np.abs(Hm).max()) <= 16
+    assert out.measured["ratio"] < 1e-6
+
+
+def test_must_hold_only_at_largest_width_L2_in_asserted_regimes():
+    cells = ntk_pd_m.CLAIM.cells(SMOKE)
+    held = [c for c in cells if ntk_pd_m.CLAIM.must_hold(c, SMOKE)]
+    assert held and all(c["m"] == SMOKE.max_width and c["L"] == 2 for c in held)
+    assert {c["regime"] for c in held} == set(ntk_pd_m.ASSERTED_REGIMES)
+    assert any(c.get("control") and c["n"] > c["m"] ** 2 for c in cells)
