@@ -106,6 +106,8 @@ def test_positive_case_holds_and_measures_consistently(regime):
     assert m["w_dist"] <= 1.1 * m["w_dist_lin"]
     assert m["kernel_drift"] <= lazy.DRIFT_MAX
     assert m["rate_ok"] is True
+    # the measured rate constant agrees with the pass/fail of (a): rho uses the declared divisor 2
+    assert m["rate_divisor"] <= lazy.CLAIM.declared["rate_divisor"]
     # the recorded series: t = 0 is loss_0 = ||y||^2 / 2 = n / 2 for standardized labels
     assert out.series[0]["t"] == 0 and out.series[0]["loss"] == pytest.approx(4.0)
     assert len(out.series) <= lazy.MAX_SERIES_ROWS
@@ -117,6 +119,8 @@ def test_step_too_large_control_fails(regime):
     out = lazy.CLAIM.evaluate(cell, _recipe(regime, 2), _ctx())
     assert out.ok is False
     assert out.measured["rate_ok"] is False
+    rd = out.measured["rate_divisor"]
+    assert math.isnan(rd) or rd > lazy.CLAIM.declared["rate_divisor"]  # NaN: the run overflowed (inf)
 
 
 @pytest.mark.parametrize("regime", ["normalized", "unit", "unnormalized"])

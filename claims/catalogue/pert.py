@@ -48,11 +48,15 @@ the adversarial direction uses the ReLU network's gradient at the same weights; 
 while the first-order model predicts no change: first_order = inf. The control cells use the largest
 width (most units, so flips occur at the grid's omegas) and the shortest length.
 
-SPEC correction (documented, see the module's report): the SPEC's alternative control "omega = 1" cannot
-fail with the declared constants: at omega L >= 1 the bounds are 4 (omega L)^p >= 4, while flips <= 1 by
-definition and, measured here, r_h, r_g and first_order stay O(1) at omega = 1 as well (e.g. ~0.3-1.5).
-The bounds are informative only for omega L << 1; the omega = 1 probe is therefore recorded as
-out-of-grid series rows ("in_grid": False) for the report, never as a control or in the pass rule.
+SPEC correction (documented; measured with 2 sequences per example, three regimes, 1-3 seeds). The
+SPEC's alternative control "omega = 1" is not a control at short lengths: at omega L >= 1 the bounds are
+4 (omega L)^p >= 4 while flips <= 1 by definition, and at omega = 1 every statistic stays below its bound
+for L <= 8 (worst value / bound: <= 0.27 for L <= 4, up to 0.92 at L = 8, m = 128). Only at L = 16 does
+omega = 1 fail (a perturbation of spectral norm 1 makes the hidden states grow geometrically): r_g
+value / bound 3.6-111 and r_h 1.3-38 over m = 2048..128. The bounds carry information only for
+omega L << 1. omega = 1 is therefore recorded as an out-of-grid probe (series rows with
+"in_grid": False; measured omega1_*), never in the pass rule; the step activation is the control
+(it fails at every length).
 """
 
 from __future__ import annotations
@@ -563,7 +567,8 @@ CLAIM = register(
             "|f(W') - f(W) - <grad f(W), Delta>| / (||grad f(W)||_F ||Delta||_F) <= 4 (omega L)^(1/3). "
             "Constants 4 are operational; measured constants and log-log slopes in omega are reported. "
             "The bounds are meaningful only for omega L << 1 (at omega L >= 1 they exceed 4 while flips <= 1): "
-            "the SPEC's 'omega = 1' control cannot fail and is recorded as an out-of-grid probe instead."
+            "the SPEC's 'omega = 1' control fails only at long lengths (L = 16, not L <= 8), so omega = 1 is "
+            "recorded as an out-of-grid probe instead of a control."
         ),
         pass_rule=(
             "an example passes when all four statistics are <= their bounds at every omega of the profile's "
