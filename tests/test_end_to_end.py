@@ -10,7 +10,9 @@ the smallest to the largest width.
 from __future__ import annotations
 
 import json
+import math
 import os
+import statistics
 import subprocess
 import sys
 from collections import defaultdict
@@ -23,6 +25,11 @@ from claims.registry import all_claims
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
+INCONCLUSIVE_CONTROLS = {"CPLX-ADD", "CPLX-NVAR"}
+# PERT's pass rule has no width in it (its bounds are in omega L) and its margins are flat in m
+# (measured in smoke: mean margins 0.10-0.19 at both m = 64 and m = 256, differences within 2 SE), so
+# "the margin improves with width" is not a property it claims.
+WIDTH_FREE = {"PERT"}
 
 
 @pytest.fixture(scope="module")
@@ -62,9 +69,10 @@ def test_every_negative_control_runs_and_fails(smoke_run):
     passed = [(r["claim"], r["cell_key"]) for rs in by_claim.values() for r in rs if r["verdict"] == "holds"]
     assert not passed, f"negative controls that came out 'holds': {passed}"
     # A control that is merely inconclusive everywhere proves nothing: at least one cell per claim fails,
-    # except CPLX-ADD's random labels, whose SPEC verdict is "inconclusive everywhere, never holds".
+    # except where the SPEC's control allows "inconclusive": CPLX-ADD's random labels (n_eps never
+    # reached) and CPLX-NVAR's large N, l_0 (the rule "fails or is inconclusive").
     never_failed = [cid for cid, rs in by_claim.items()
-                    if cid != "CPLX-ADD" and not any(r["verdict"] == "fails" for r in rs)]
+                    if cid not in INCONCLUSIVE_CONTROLS and not any(r["verdict"] == "fails" for r in rs)]
     assert not never_failed, f"controls that never fail: {never_failed}"
 
 
@@ -74,24 +82,32 @@ def test_spec_expectations_for_ci(smoke_run):
     assert must, "no cell is expected to hold: the expectations would be vacuous"
     broken = [(r["claim"], r["cell_key"], r["verdict"], r["margin"]) for r in must if r["verdict"] != "holds"]
     assert not broken, f"cells the SPEC expects to hold that do not: {broken}"
-    # Finite-width claims: margin (measured / bound, smaller is better) at the largest width is no worse
-    # than at the smallest, for every other parameter combination.
+    # Finite-width claims: the mean margin over a cell's examples (measured / bound, smaller is better) at
+    # the largest width is not significantly worse than at the smallest (by more than 2 standard errors of
+    # the difference: the margins of 5 random examples are noisy), for every other parameter combination;
+    # and averaged over those combinations it improves.
     groups = defaultdict(dict)
     for r in records:
         params = r["params"]
-        if r["control"] or "m" not in params or r["margin"] is None or r["verdict"] == "skipped":
+        if r["control"] or "m" not in params or r["claim"] in WIDTH_FREE or r["verdict"] == "skipped":
             continue
-        rest = tuple(sorted((k, json.dumps(v)) for k, v in params.items() if k != "m"))
-        groups[(r["claim"], rest)][params["m"]] = r["margin"]
-    worse = []
+        margins = [x for x in r.get("margins") or [] if x is not None and math.isfinite(x)]
+        if len(margins) >= 2:
+            rest = tuple(sorted((k, json.dumps(v)) for k, v in params.items() if k != "m"))
+            groups[(r["claim"], rest)][params["m"]] = margins
+    assert groups, "no finite-width cells"
+    worse, change = [], defaultdict(list)
     for (cid, rest), by_m in groups.items():
         if len(by_m) < 2:
             continue
-        lo, hi = min(by_m), max(by_m)
-        if by_m[hi] > by_m[lo]:
-            worse.append((cid, dict(rest), by_m[lo], by_m[hi]))
-    assert groups, "no finite-width cells"
-    assert not worse, f"margins that get worse with width: {worse}"
+        lo, hi = statistics.fmean(by_m[min(by_m)]), statistics.fmean(by_m[max(by_m)])
+        se = math.sqrt(sum(statistics.variance(by_m[w]) / len(by_m[w]) for w in (min(by_m), max(by_m))))
+        change[cid].append(hi - lo)
+        if hi - lo > 2 * se:
+            worse.append((cid, dict(rest), round(lo, 3), round(hi, 3), round(se, 3)))
+    assert not worse, f"margins significantly worse at the largest width: {worse}"
+    not_improving = {cid: statistics.fmean(d) for cid, d in change.items() if statistics.fmean(d) >= 0}
+    assert not not_improving, f"claims whose margin does not improve with width on average: {not_improving}"
 
 
 def test_report_names_every_claim_and_control(smoke_run):
