@@ -36,6 +36,8 @@ __all__ = ["infinite_ntk", "infinite_ntk_diag", "infinite_ntk_prefixes", "nngp_k
 # step over each temporary; blocks this small stay in cache across the L steps, which is what makes the
 # pass memory-bandwidth-cheap (a 4096 x 4096 block at once was ~10x slower on 2 cores).
 _BLOCK_ENTRIES = 1 << 16
+# On CUDA the cost is kernel launches, not cache: one block of up to 64M entries (512 MiB) per temporary.
+_CUDA_BLOCK_ENTRIES = 1 << 26
 
 
 def step_norms(X: torch.Tensor) -> torch.Tensor:
@@ -116,7 +118,8 @@ def _kernel(X, X2, block_rows, device, want_ntk: bool, lengths: tuple[int, ...] 
     check_pair(X, X2)
     n, n2 = X.shape[0], X2.shape[0]
     if block_rows is None:
-        block_rows = max(8, _BLOCK_ENTRIES // max(1, n2))
+        entries = _CUDA_BLOCK_ENTRIES if X.device.type == "cuda" else _BLOCK_ENTRIES
+        block_rows = max(8, entries // max(1, n2))
     elif isinstance(block_rows, bool) or not (isinstance(block_rows, int) and block_rows >= 1):
         raise ValueError(f"block_rows must be an integer >= 1 or None, got {block_rows!r}")
     if lengths:
@@ -131,8 +134,13 @@ def _kernel(X, X2, block_rows, device, want_ntk: bool, lengths: tuple[int, ...] 
         blks = _recursion(X[a:b], X2[c0:], q[a:b], q2[c0:], want_ntk, self_pairs=symmetric, snapshots=lengths)
         for out, blk in zip(outs, blks if lengths else [blks]):
             out[a:b, c0:] = blk
-            if symmetric and b < n:
-                out[b:, a:b] = blk[:, b - c0 :].T
+            if symmetric:
+                # The diagonal block was computed in full; its two triangles differ by rounding, so the
+                # upper one is mirrored to make the kernel exactly symmetric.
+                diag = out[a:b, a:b]
+                diag.copy_(torch.triu(diag) + torch.triu(diag, diagonal=1).T)
+                if b < n:
+                    out[b:, a:b] = blk[:, b - c0 :].T
     return outs if lengths else outs[0]
 
 

@@ -51,6 +51,7 @@ import numpy as np
 import torch
 
 from rnn_core._checks import as_sequences
+from rnn_core.kernels import infinite_ntk_prefixes
 from rnn_core.data import Recipe, make_dataset, make_inputs, test_seed
 from rnn_core.linalg import kernel_regression
 from rnn_core.targets import Standardizer, TargetSpec, make_target
@@ -77,8 +78,6 @@ MIN_POINTS = 4  # finite lengths needed before the power-law / exponential compa
 # pure noise would decide the rule by chance (measured: unnormalized, f = z on the last step, n_eps 64-128
 # flat over L = 2..8, flipped between "holds" and "fails" across seeds).
 FLAT_GROWTH = 2.0
-_CPU_BLOCK_ENTRIES = 1 << 17  # 1 MiB per temporary: the ~6 temporaries of one step stay in L2/L3
-_CUDA_BLOCK_ENTRIES = 1 << 26
 _DEFAULT_MEMORY_BUDGET = 4 << 30  # bytes of kernels in flight for one group of lengths
 
 
@@ -117,49 +116,6 @@ def geometric_grid(n_min: int, n_max: int, factor: float = 2.0) -> tuple[int, ..
 # ---------------------------------------------------------------------------------------------------
 
 
-def _block_recursion(
-    Xa: torch.Tensor,
-    Xb: torch.Tensor,
-    sqa: torch.Tensor,
-    sqb: torch.Tensor,
-    want: Sequence[int],
-) -> dict[int, torch.Tensor]:
-    """H_inf of the length-L prefixes (L in ``want``) for one block of rows Xa against columns Xb.
-
-    Same recursion and guards as rnn_core.kernels._recursion (SPEC section 2); sqa / sqb are
-    sqrt(q_l) = sqrt(sum_{k<=l} ||X_k||^2), shape (rows, L) / (cols, L).
-    """
-    Lmax = max(want)
-    wanted = set(want)
-    R, C = Xa.shape[0], Xb.shape[0]
-    K = torch.zeros((R, C), dtype=torch.float64, device=Xa.device)
-    A = torch.zeros_like(K)
-    out: dict[int, torch.Tensor] = {}
-    for l in range(Lmax):
-        a, b = sqa[:, l], sqb[:, l]
-        norm = torch.outer(a, b)  # sqrt(S_l(x,x) S_l(x',x'))
-        S = torch.addmm(K, Xa[:, l], Xb[:, l].T)
-        dead = bool((a == 0).any()) or bool((b == 0).any())
-        if dead:
-            alive = norm > 0
-            c = S.div_(torch.where(alive, norm, torch.ones_like(norm))).clamp_(-1.0, 1.0)
-            c.masked_fill_(~alive, 0.0)
-        else:
-            c = S.div_(norm).clamp_(-1.0, 1.0)
-        kdot = torch.arccos(c).neg_().add_(math.pi).div_(math.pi)  # (pi - theta) / pi
-        # sin(theta) = sqrt((1 - c)(1 + c)): exact at c = +-1
-        sin = torch.mul(c, c).neg_().add_(1.0).clamp_(min=0.0).sqrt_()
-        # K_l = norm (sin theta / pi + Kdot c)
-        newK = sin.div_(math.pi).addcmul_(kdot, c).mul_(norm)
-        if dead:
-            kdot.masked_fill_(~alive, 0.0)
-        A.add_(K, alpha=0.5).mul_(kdot)  # A_l = Kdot_l (A_{l-1} + K_{l-1} / 2)
-        K = newK
-        if l + 1 in wanted:
-            out[l + 1] = A.clone() if l + 1 < Lmax else A
-    return out
-
-
 def prefix_ntks(
     X,
     X2=None,
@@ -175,61 +131,18 @@ def prefix_ntks(
     ``rnn_core.infinite_ntk(X[:, :L], X2[:, :L])`` to rounding (tests/test_sample_complexity.py).
     """
     X = as_sequences(X, "X")
-    sym = X2 is None
-    Y = X if sym else as_sequences(X2, "X2", d=X.shape[2], device=X.device)
     Lfull = X.shape[1]
-    if Y.shape[1] != Lfull:
-        raise ValueError(f"X and X2 must share the length L; got {Lfull} and {Y.shape[1]}")
-    lengths = (Lfull,) if lengths is None else tuple(sorted(set(int(L) for L in lengths)))
-    if not lengths or lengths[0] < 1 or lengths[-1] > Lfull:
-        raise ValueError(f"lengths must lie in 1..L = 1..{Lfull}, got {lengths}")
-    if block_entries is None:
-        block_entries = _CUDA_BLOCK_ENTRIES if X.device.type == "cuda" else _CPU_BLOCK_ENTRIES
-    n, n2 = X.shape[0], Y.shape[0]
-    Lmax = lengths[-1]
-    X, Y = X[:, :Lmax], Y[:, :Lmax]
-    sqa = torch.cumsum((X * X).sum(dim=2), dim=1).sqrt_()
-    sqb = sqa if sym else torch.cumsum((Y * Y).sum(dim=2), dim=1).sqrt_()
-    out = {L: torch.empty((n, n2), dtype=torch.float64, device=X.device) for L in lengths}
-    rows = max(1, block_entries // max(1, n2))
-    for a in range(0, n, rows):
-        b = min(n, a + rows)
-        c0 = a if sym else 0  # symmetric: columns from the block's first row on
-        blocks = _block_recursion(X[a:b], Y[c0:], sqa[a:b], sqb[c0:], lengths)
-        for L, blk in blocks.items():
-            out[L][a:b, c0:] = blk
-            if sym:
-                out[L][b:, a:b] = blk[:, b - a :].T
-                # the diagonal block was computed in full: make it exactly symmetric (upper triangle wins)
-                D = out[L][a:b, a:b]
-                D.copy_(torch.triu(D) + torch.triu(D, diagonal=1).T)
-    return out
+    lengths = (Lfull,) if lengths is None else tuple(lengths)
+    block_rows = None
+    if block_entries is not None:
+        n2 = X.shape[0] if X2 is None else len(X2)
+        block_rows = max(1, block_entries // max(1, n2))
+    return infinite_ntk_prefixes(X, X2, lengths=lengths, block_rows=block_rows)
 
 
 # ---------------------------------------------------------------------------------------------------
 # n_eps
 # ---------------------------------------------------------------------------------------------------
-
-
-def _kernel_regression_owned(K: torch.Tensor, Y: torch.Tensor, Kt: torch.Tensor, rel_jitter: float) -> torch.Tensor:
-    """Kt (K + j I)^-1 Y with j = rel_jitter tr(K) / n, the convention of rnn_core.linalg.
-
-    K is consumed (the jitter is added in place: the caller hands over its own matrix, so no n x n copy
-    is made besides the Cholesky factor). Float64 Cholesky through torch, whose BLAS threads follow
-    torch.set_num_threads: scipy's OpenBLAS (used by rnn_core.linalg on CPU) does not, and on a loaded
-    2-core machine a 256 x 256 cho_factor took 0.19 s against 0.006 s with one thread (measured), which
-    dominated the whole n-sweep. When Cholesky fails (K indefinite beyond the jitter) this falls back to
-    rnn_core.linalg.kernel_regression and its documented eigenvalue floor.
-    """
-    n = K.shape[0]
-    j = rel_jitter * max(float(torch.diagonal(K).sum()), 0.0) / n
-    K.diagonal().add_(j)
-    Lf, info = torch.linalg.cholesky_ex(K)
-    if int(info) != 0:
-        K.diagonal().sub_(j)
-        return kernel_regression(K, Y, Kt, rel_jitter=rel_jitter)
-    del K
-    return Kt @ torch.cholesky_solve(Y, Lf)
 
 
 @dataclass(frozen=True)
@@ -366,7 +279,7 @@ def n_eps_table(
                     Ytr.append(s(ytr[:n]))
                     Yte.append(s(yte))
                 # pop: the n x n kernel of this length is freed as soon as its solve is done
-                pred = _kernel_regression_owned(Htr.pop(L), torch.stack(Ytr, 1), Hte.pop(L), rel_jitter)
+                pred = kernel_regression(Htr.pop(L), torch.stack(Ytr, 1), Hte.pop(L), rel_jitter=rel_jitter)
                 for j, nm in enumerate(todo):
                     yte_s = Yte[j]
                     var = float(((yte_s - yte_s.mean()) ** 2).mean())
