@@ -53,6 +53,7 @@ __all__ = [
     "network",
     "two_sided",
     "ratio",
+    "layer_series",
     "memory_bytes",
     "derived_seed",
 ]
