@@ -40,7 +40,19 @@ def best_time(fn: Callable[[], object], device: torch.device, *, repeats: int = 
 
 
 def peak_rss_mib() -> float:
-    """Peak resident set size of this process so far, MiB (Linux reports KiB)."""
+    """Peak resident set size of this process so far, MiB.
+
+    Read from /proc/self/status (VmHWM), which belongs to the process's own address space: getrusage's
+    ru_maxrss survives execve, so a probe started by a parent that had just peaked at 6 GiB would report
+    the parent's peak. Falls back to ru_maxrss where /proc is missing.
+    """
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
