@@ -78,6 +78,9 @@ class Claim:
     # Rebuilds a recipe from its stored ``to_dict()`` form (reproduce, shrinking reports). None means
     # the default, ``rnn_core.data.Recipe.from_dict`` (see :func:`claims.registry.recipe_from_dict`).
     recipe_from_dict: Callable[[dict], Any] | None = None
+    # Caps the profile's shrink budget for this claim: shrinking a noisy statistic (a slope fitted over
+    # every width) costs many evaluations at the widest network and rarely simplifies the recipe.
+    max_shrink: int | None = None
 
     def __post_init__(self) -> None:
         if not self.id or self.id.upper() != self.id:

@@ -517,11 +517,12 @@ def _evaluate_cell(claim: Claim, cell: dict, profile: Profile, dev: torch.device
             record["failing_recipe"] = recipe_dicts[first]
             record["failing_outcome"] = _outcome_summary(outcomes[first])
             record["failing_example"] = first
-            if not control and profile.shrink_budget > 0:
+            budget = profile.shrink_budget
+            if claim.max_shrink is not None:
+                budget = min(budget, claim.max_shrink)
+            if not control and budget > 0:
                 stage = "shrink"
-                best, evaluations = _shrink(
-                    claim, cell, ctx, strategy, seed, len(recipes), profile.shrink_budget, cache
-                )
+                best, evaluations = _shrink(claim, cell, ctx, strategy, seed, len(recipes), budget, cache)
                 record["shrink_evaluations"] = evaluations
                 if best is not None:
                     record["failing_recipe"] = json_safe(recipe_to_dict(best))

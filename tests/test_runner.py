@@ -144,3 +144,11 @@ def test_reproduce_from_record_and_from_bare_recipe(tmp_path, capsys):
         reproduce("TOY-HOLDS", str(path), registry=TOY, device="cpu")
     with pytest.raises(ValueError, match="existing JSON file or a JSON object"):
         reproduce("TOY-OBJ", "no/such/file.json", registry=TOY, device="cpu")
+
+
+def test_claim_max_shrink_caps_the_profile_budget():
+    fails = TOY.get("TOY-FAILS")
+    full = run_cell(fails, {"m": 64, "L": 2}, SMOKE, device="cpu")
+    one = run_cell(dataclasses.replace(fails, max_shrink=1), {"m": 64, "L": 2}, SMOKE, device="cpu")
+    assert full["shrink_evaluations"] > 1
+    assert one["shrink_evaluations"] <= 1

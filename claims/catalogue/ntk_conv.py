@@ -254,6 +254,7 @@ CLAIM = register(
         strategy=common.strategy,
         evaluate=evaluate,
         must_hold=_must_hold,
+        max_shrink=4,
         memory_bytes=_memory,
     )
 )
