@@ -4,7 +4,7 @@ row per claim, and a screenshot kept as a CI artifact (env RNNCLAIMS_ARTIFACTS, 
 The page carries a small load-time script that measures every claim section, figure and overview row and
 writes the result into ``<body data-checks=...>``; script errors are caught into ``<html data-errors=...>``.
 ``chromium --dump-dom`` reveals both; chromium's own log (``--enable-logging=stderr``) is scanned for console
-errors too. Set RNNCLAIMS_SMOKE_RESULTS to a real results folder to check that report as well.
+errors too. The report of a real smoke run is checked the same way in tests/test_end_to_end.py.
 """
 
 from __future__ import annotations
@@ -120,16 +120,3 @@ def test_checker_sees_script_errors_and_hidden_figures(tmp_path):
     checks, page_errors, console = render(bad, tmp_path / "chromium")
     assert page_errors and "undefinedFunctionCall" in page_errors[0]
     assert any(z.startswith("figure ") for z in checks["zero"])
-
-
-@needs_chromium
-@pytest.mark.skipif(not os.environ.get("RNNCLAIMS_SMOKE_RESULTS"),
-                    reason="RNNCLAIMS_SMOKE_RESULTS not set (path of a real smoke results folder)")
-def test_smoke_results_in_chromium(tmp_path):
-    from reports.analysis import load_results
-
-    src = pathlib.Path(os.environ["RNNCLAIMS_SMOKE_RESULTS"])
-    rs = load_results(src)
-    assert rs.records, f"no records under {src}"
-    page = build_report(src, tmp_path / "site")
-    assert_page_ok(page, sorted({r["claim"] for r in rs.records}), tmp_path / "chromium", "report-smoke.png")
