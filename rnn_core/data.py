@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from rnn_core._checks import as_sequences
+from rnn_core._checks import as_sequences, check_positive_int
 from rnn_core.targets import TargetSpec, make_target
 
 __all__ = [
@@ -70,14 +70,6 @@ _MAX_REDRAW_ROUNDS = 200
 _GRAM_BUDGET = 1 << 24
 
 
-def _int(value: Any, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
-    return int(value)
-
-
 def _floor(value: Any, name: str = "separation_floor") -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
         raise ValueError(f"{name} must be a real number in [0, sqrt(2)), got {value!r}")
@@ -99,9 +91,9 @@ def _check_choice(value: Any, name: str, allowed: tuple[str, ...]) -> str:
 
 def token_vocabulary(vocab: int, d: int, *, vocab_seed: int = 0) -> np.ndarray:
     """The (vocab, d) table of fixed unit token embeddings (float64)."""
-    vocab = _int(vocab, "vocab", 1)
-    d = _int(d, "d", 1)
-    rng = np.random.default_rng([_int(vocab_seed, "vocab_seed", 0), vocab, d])
+    vocab = check_positive_int(vocab, "vocab", minimum=1)
+    d = check_positive_int(d, "d", minimum=1)
+    rng = np.random.default_rng([check_positive_int(vocab_seed, "vocab_seed", minimum=0), vocab, d])
     E = rng.standard_normal((vocab, d))
     return E / np.maximum(np.linalg.norm(E, axis=1, keepdims=True), 1e-300)
 
@@ -155,14 +147,14 @@ def make_inputs(
     from the same stream, for at most 200 rounds; if that does not succeed (for instance tokens with a
     vocabulary too small to give n distinct sequences) a ValueError says so.
     """
-    n = _int(n, "n", 1)
-    L = _int(L, "L", 1)
-    d = _int(d, "d", 1)
+    n = check_positive_int(n, "n", minimum=1)
+    L = check_positive_int(L, "L", minimum=1)
+    d = check_positive_int(d, "d", minimum=1)
     _check_choice(regime, "regime", REGIMES)
     _check_choice(directions, "directions", DIRECTIONS)
-    seed = _int(seed, "seed", 0)
+    seed = check_positive_int(seed, "seed", minimum=0)
     floor = _floor(separation_floor)
-    vocab = _int(vocab, "vocab", 1)
+    vocab = check_positive_int(vocab, "vocab", minimum=1)
     if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not 0.0 < eps <= 1.0:
         raise ValueError(f"eps must be a real number in (0, 1], got {eps!r}")
     table = token_vocabulary(vocab, d, vocab_seed=vocab_seed) if directions == "tokens" else None
@@ -306,9 +298,9 @@ class Recipe:
     vocab: int = 8
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "n", _int(self.n, "Recipe.n", 1))
-        object.__setattr__(self, "L", _int(self.L, "Recipe.L", 1))
-        object.__setattr__(self, "d", _int(self.d, "Recipe.d", 1))
+        object.__setattr__(self, "n", check_positive_int(self.n, "Recipe.n", minimum=1))
+        object.__setattr__(self, "L", check_positive_int(self.L, "Recipe.L", minimum=1))
+        object.__setattr__(self, "d", check_positive_int(self.d, "Recipe.d", minimum=1))
         _check_choice(self.regime, "Recipe.regime", REGIMES)
         _check_choice(self.directions, "Recipe.directions", DIRECTIONS)
         target = self.target
@@ -319,9 +311,9 @@ class Recipe:
         target.check_length(self.L)
         object.__setattr__(self, "target", target)
         object.__setattr__(self, "separation_floor", _floor(self.separation_floor, "Recipe.separation_floor"))
-        object.__setattr__(self, "data_seed", _int(self.data_seed, "Recipe.data_seed", 0))
-        object.__setattr__(self, "init_seed", _int(self.init_seed, "Recipe.init_seed", 0))
-        object.__setattr__(self, "vocab", _int(self.vocab, "Recipe.vocab", 1))
+        object.__setattr__(self, "data_seed", check_positive_int(self.data_seed, "Recipe.data_seed", minimum=0))
+        object.__setattr__(self, "init_seed", check_positive_int(self.init_seed, "Recipe.init_seed", minimum=0))
+        object.__setattr__(self, "vocab", check_positive_int(self.vocab, "Recipe.vocab", minimum=1))
 
     def replace(self, **changes) -> "Recipe":
         d = self.to_dict()
@@ -375,7 +367,7 @@ def test_seed(data_seed: int) -> int:
     A hashed derivation (not data_seed + 1) so that the test draw of one recipe never coincides with the
     training draw of a recipe with a neighbouring seed.
     """
-    return int(np.random.SeedSequence([_int(data_seed, "data_seed", 0), 0x7E57]).generate_state(1)[0])
+    return int(np.random.SeedSequence([check_positive_int(data_seed, "data_seed", minimum=0), 0x7E57]).generate_state(1)[0])
 
 
 test_seed.__test__ = False  # not a pytest test despite the name
@@ -394,7 +386,7 @@ def make_dataset(recipe: Recipe, split: str = "train", n: int | None = None) -> 
     if not isinstance(recipe, Recipe):
         raise ValueError(f"recipe must be a Recipe, got {type(recipe).__name__}")
     _check_choice(split, "split", ("train", "test"))
-    count = recipe.n if n is None else _int(n, "n", 1)
+    count = recipe.n if n is None else check_positive_int(n, "n", minimum=1)
     if split == "train":
         seed, floor = recipe.data_seed, recipe.separation_floor
     else:

@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import hashlib
 import math
-import numbers
 from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
 import numpy as np
 import torch
 
-from rnn_core._checks import as_sequences
+from rnn_core._checks import as_sequences, check_positive_int
 
 __all__ = [
     "FAMILIES",
@@ -53,14 +52,6 @@ _F: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
 }
 #: polynomial degree of each f (sin / cos are not polynomials; their degree is reported as None)
 F_DEGREE = {"z": 1, "z2": 2, "z3": 3, "sin": None, "cos": None}
-
-
-def _int_field(value: Any, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"TargetSpec.{name} must be an integer >= {minimum}, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"TargetSpec.{name} must be an integer >= {minimum}, got {value}")
-    return int(value)
 
 
 @dataclass(frozen=True)
@@ -90,7 +81,7 @@ class TargetSpec:
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:
             raise ValueError(f"TargetSpec.family must be one of {FAMILIES}, got {self.family!r}")
-        seed = _int_field(self.seed, "seed", 0)
+        seed = check_positive_int(self.seed, "TargetSpec.seed", minimum=0)
         object.__setattr__(self, "seed", seed)
         if self.family == "random":
             for name in ("f", "positions", "N", "span", "lag"):
@@ -108,7 +99,7 @@ class TargetSpec:
             pos = (1,) if self.positions is None else self.positions
             if isinstance(pos, (str, bytes)) or not hasattr(pos, "__iter__"):
                 raise ValueError(f"TargetSpec.positions must be a sequence of 1-based integers, got {pos!r}")
-            pos = tuple(_int_field(p, "positions[i]", 1) for p in pos)
+            pos = tuple(check_positive_int(p, "TargetSpec.positions[i]", minimum=1) for p in pos)
             if len(pos) == 0:
                 raise ValueError("TargetSpec.positions must hold at least one position (1-based)")
             if len(set(pos)) != len(pos):
@@ -120,9 +111,9 @@ class TargetSpec:
             raise ValueError(
                 "TargetSpec.positions does not apply to family 'nvar' (positions follow from N, span, lag)"
             )
-        N = 2 if self.N is None else _int_field(self.N, "N", 1)
-        span = (N - 1) if self.span is None else _int_field(self.span, "span", 0)
-        lag = 0 if self.lag is None else _int_field(self.lag, "lag", 0)
+        N = 2 if self.N is None else check_positive_int(self.N, "TargetSpec.N", minimum=1)
+        span = (N - 1) if self.span is None else check_positive_int(self.span, "TargetSpec.span", minimum=0)
+        lag = 0 if self.lag is None else check_positive_int(self.lag, "TargetSpec.lag", minimum=0)
         if N > span + 1:
             raise ValueError(f"TargetSpec: N = {N} positions need span l_0 >= N - 1 = {N - 1}, got span = {span}")
         if N == 1 and span != 0:
@@ -245,15 +236,9 @@ def make_target(spec: TargetSpec, L: int, d: int) -> Target:
     """Build the target of ``spec`` for sequences of length L and dimension d (see :class:`Target`)."""
     if not isinstance(spec, TargetSpec):
         raise ValueError(f"spec must be a TargetSpec, got {type(spec).__name__}")
-    L = _pos_int(L, "L")
-    d = _pos_int(d, "d")
+    L = check_positive_int(L, "L")
+    d = check_positive_int(d, "d")
     return Target(spec, L, d)
-
-
-def _pos_int(v: Any, name: str) -> int:
-    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
-    return int(v)
 
 
 @dataclass(frozen=True)
@@ -326,7 +311,7 @@ def additive_fit_residual(X, y, *, degree: int = 3) -> float:
     n, L, d = X.shape
     if yv.shape[0] != n:
         raise ValueError(f"y has {yv.shape[0]} labels but X holds n = {n} sequences")
-    degree = _pos_int(degree, "degree")
+    degree = check_positive_int(degree, "degree")
     cols = [torch.ones(n, dtype=torch.float64, device=X.device)]
     for l in range(L):
         cols.extend(_monomials(X[:, l, :], degree))

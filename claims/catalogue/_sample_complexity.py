@@ -62,6 +62,7 @@ __all__ = [
     "NEps",
     "ComplexityFit",
     "geometric_grid",
+    "kernel_memory_bytes",
     "prefix_ntks",
     "n_eps_table",
     "n_eps",
@@ -84,6 +85,12 @@ _DEFAULT_MEMORY_BUDGET = 4 << 30  # bytes of kernels in flight for one group of 
 # ---------------------------------------------------------------------------------------------------
 # grids
 # ---------------------------------------------------------------------------------------------------
+
+
+def kernel_memory_bytes(n: int, n_test: int) -> int:
+    """Peak bytes of an n-sweep up to n training and n_test test sequences: one length's kernels in flight
+    ((n + n_test) n), a second length's, and the solve's n x n copy, float64."""
+    return int(8 * (2 * (n + n_test) * n + n * n))
 
 
 def geometric_grid(n_min: int, n_max: int, factor: float = 2.0) -> tuple[int, ...]:

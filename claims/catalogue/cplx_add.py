@@ -66,6 +66,7 @@ from claims.catalogue._sample_complexity import (
     complexity_rule,
     doubling_ratios,
     geometric_grid,
+    kernel_memory_bytes,
     n_eps_curve,
 )
 from claims.registry import register
@@ -264,9 +265,7 @@ def _evaluate(cell: dict, recipe: Recipe, ctx: Context) -> Outcome:
 
 def _memory(cell: dict, profile) -> int:
     s = settings(profile)
-    n, t = s["n_max"], s["n_test"]
-    # one length's kernels in flight ((n + t) n) + the solve's copy (n^2) + a second length, float64
-    return int(8 * (2 * (n + t) * n + n * n))
+    return kernel_memory_bytes(s["n_max"], s["n_test"])
 
 
 CLAIM = register(

@@ -41,6 +41,7 @@ from claims.catalogue._sample_complexity import (
     DEFAULT_THRESHOLD,
     MIN_POINTS,
     geometric_grid,
+    kernel_memory_bytes,
     n_eps_curve,
     n_eps_table,
 )
@@ -228,8 +229,7 @@ def _evaluate(cell: dict, recipe: Recipe, ctx: Context) -> Outcome:
 
 def _memory(cell: dict, profile) -> int:
     s = settings(profile)
-    n, t = s["n_max"], s["n_test"]
-    return int(8 * (2 * (n + t) * n + n * n))
+    return kernel_memory_bytes(s["n_max"], s["n_test"])
 
 
 CLAIM = register(

@@ -34,6 +34,7 @@ from __future__ import annotations
 import math
 
 from claims.base import Claim, Context, Outcome, finite_or_nan
+from claims.catalogue._init_common import grid_cells
 from claims.registry import register
 
 __all__ = ["CLAIM", "SETTINGS", "RATIO", "CONTROL_M", "CONTROL_N", "pd_m_stats"]
@@ -80,12 +81,7 @@ def pd_m_stats(H_m, H_inf, ratio: float = RATIO) -> dict:
 
 
 def _cells(profile) -> list[dict]:
-    cells = [
-        {"m": m, "L": L, "regime": regime}
-        for regime in profile.regimes
-        for L in profile.lengths
-        for m in profile.widths
-    ]
+    cells = grid_cells(profile)
     for regime in profile.regimes:
         cells.append({"m": CONTROL_M, "L": profile.lengths[0], "regime": regime, "n": CONTROL_N, "control": True})
     return cells

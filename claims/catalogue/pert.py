@@ -68,6 +68,7 @@ import numpy as np
 import torch
 
 from claims.base import Claim, Context, Outcome, finite_or_nan
+from claims.catalogue._init_common import grid_cells
 from claims.registry import register
 
 __all__ = [
@@ -457,12 +458,7 @@ def summarize(rows: list[dict], omegas, L: int) -> dict:
 
 
 def _cells(profile) -> list[dict]:
-    cells = [
-        {"m": m, "L": L, "regime": regime}
-        for regime in profile.regimes
-        for L in profile.lengths
-        for m in profile.widths
-    ]
+    cells = grid_cells(profile)
     for regime in profile.regimes:
         cells.append(
             {"m": profile.max_width, "L": profile.lengths[0], "regime": regime, "activation": "step", "control": True}
