@@ -215,3 +215,17 @@ def memory_bytes(m: int, n: int, L: int, *, bytes_per: int = 8, widths: Iterable
         est = bytes_per * (w * w + 1024 * w + 6 * (L + 1) * n * w) + 8 * (4 * n * n + 2 * (n * L) ** 2)
         worst = max(worst, est)
     return int(worst * 1.25) + (1 << 20)
+
+
+def cells_with_controls(control_w_var: float):
+    """The cells of a stability claim: the full (m, L, regime) grid plus its W-variance controls."""
+
+    def cells(profile: Any) -> list[dict]:
+        return grid_cells(profile) + control_cells(profile, control_w_var)
+
+    return cells
+
+
+def cell_memory(cell: dict, profile: Any) -> int:
+    """memory_bytes for one cell of a stability claim (n from the profile, the cell's m and L)."""
+    return memory_bytes(cell["m"], n_for(profile), cell["L"])

@@ -62,14 +62,6 @@ def evaluate(cell: dict, recipe, ctx: Context) -> Outcome:
     return Outcome(ok=ok, margin=margin, measured=measured, series=common.layer_series(r), constants={"c": c_meas})
 
 
-def _cells(profile) -> list[dict]:
-    return common.grid_cells(profile) + common.control_cells(profile, CONTROL_W_VAR)
-
-
-def _memory(cell: dict, profile) -> int:
-    return common.memory_bytes(cell["m"], common.n_for(profile), cell["L"])
-
-
 CLAIM = register(
     Claim(
         id="FWD",
@@ -88,10 +80,10 @@ CLAIM = register(
         axes=("m", "L", "regime"),
         declared={"c": C_DECLARED},
         delta=0.1,
-        cells=_cells,
+        cells=common.cells_with_controls(CONTROL_W_VAR),
         strategy=common.strategy,
         evaluate=evaluate,
         must_hold=common.must_hold_largest_width_l2,
-        memory_bytes=_memory,
+        memory_bytes=common.cell_memory,
     )
 )
