@@ -420,37 +420,54 @@ def gen_add_figure(claim, records, profile) -> Figure:
 
 @_rc
 def cplx_add_figure(claim, records, profile) -> Figure:
-    rows = _rows(records, ("L", "n_eps"))
-    if not rows:
+    cells = [r for r in _main(records) if any("L" in row and "n_eps" in row for row in r["series"])]
+    if not cells:
         raise Missing("no series rows with L and n_eps")
-    fig, axes = _new(ncols=2, w=3.8, h=3.4)
-    fin = [(float(r["L"]), float(r["n_eps"])) for r in rows if math.isfinite(_num(r["n_eps"])) and _num(r["n_eps"]) > 0]
-    unreached = sorted({float(r["L"]) for r in rows if not math.isfinite(_num(r["n_eps"]))})
-    fits = fit_growth([p[0] for p in fin], [p[1] for p in fin])
+    fig, axes = _new(ncols=3, w=3.3, h=3.4)
+    key_ax, axes = axes[2], axes[:2]
+    # One curve per cell (target, regime): pooling cells would fit one line through first-step targets
+    # (exponential in L) and last-step targets (polynomial) at once, which describes neither.
+    curves = []
+    for r in sorted(cells, key=lambda r: r["cell_key"]):
+        by_L: dict[float, list[float]] = {}
+        unreached: set[float] = set()
+        for row in r["series"]:
+            L, n = _num(row.get("L")), _num(row.get("n_eps"))
+            if not math.isfinite(L):
+                continue
+            if math.isfinite(n) and n > 0:
+                by_L.setdefault(L, []).append(n)
+            else:
+                unreached.add(L)
+        Ls = sorted(by_L)
+        geo = [math.exp(sum(math.log(v) for v in by_L[L]) / len(by_L[L])) for L in Ls]
+        curves.append((r, Ls, geo, sorted(L for L in unreached if L not in by_L)))
+    top = 2 * max((g for _, _, geo, _ in curves for g in geo), default=1.0)
+    for i, (r, Ls, geo, late) in enumerate(curves):
+        p = r["params"]
+        a = measured_value(r, "exponent")
+        label = (f"{p.get('target', '?')}, {p.get('regime', '?')}, f={p.get('f', '?')}: {r['verdict']}"
+                 + (f", a={a:.2f}" if math.isfinite(_num(a)) else ""))
+        for ax in axes:
+            # Okabe-Ito has 8 colours: later curves repeat them, dashed.
+            ax.plot(Ls, geo, lw=1, ms=4, ls="-" if i < len(OKABE_ITO) else "--", **_style(i), label=label)
+            if late:
+                ax.plot(late, [top] * len(late), ls="none", marker="^", ms=4, color=_style(i)["color"])
     for ax, scale in zip(axes, ("log-log", "semi-log")):
-        if fin:
-            ax.plot([p[0] for p in fin], [p[1] for p in fin], ls="none", **_style(0), label="n_eps (finite)")
-        top = max([p[1] for p in fin], default=1.0) * 2
-        if unreached:
-            ax.plot(unreached, [top] * len(unreached), ls="none", marker="^", color=OKABE_ITO[3],
-                    label="not reached (plotted at top)")
-        if fits.power:
-            Lg = np.geomspace(min(p[0] for p in fin), max(p[0] for p in fin), 30)
-            ax.plot(Lg, np.exp(fits.power[1]) * Lg ** fits.power[0], color=OKABE_ITO[1], ls="--",
-                    label=f"power L^{fits.power[0]:.2f} (RSS {fits.rss_power:.2g})")
-            ax.plot(Lg, np.exp(fits.exp[1] + fits.exp[0] * Lg), color=OKABE_ITO[2], ls=":",
-                    label=f"exp e^({fits.exp[0]:.2f} L) (RSS {fits.rss_exp:.2g})")
         ax.set_yscale("log", base=2)
         if scale == "log-log":
             ax.set_xscale("log", base=2)
         ax.set_xlabel("length L")
         ax.set_title(scale, fontsize=9)
-        ax.legend(fontsize=6)
     axes[0].set_ylabel("samples n_eps to MSE ≤ 0.25 Var(y)")
+    key_ax.axis("off")
+    key_ax.legend(*axes[0].get_legend_handles_labels(), fontsize=6, loc="center left", frameon=False)
     return Figure("cplx_add", "n_eps against L", to_svg(fig),
-                  "Sample complexity n_eps against L on log-log (left) and semi-log (right) axes, all examples "
-                  "pooled, with the power-law fit a log L + b and the exponential fit a' L + b' of log n_eps "
-                  f"and their residual sums of squares; triangles: n_eps not reached. Profile: {profile}.")
+                  "Sample complexity n_eps against L, one curve per cell (target position, regime, f): the "
+                  "geometric mean over examples of the grid value n_eps, with the cell's verdict and fitted "
+                  "power-law exponent a. A power law is a straight line on the log-log axes (left), an "
+                  "exponential a straight line on the semi-log axes (right); triangles (in the curve's colour) "
+                  f"mark lengths where n_eps was not reached by n_max. Profile: {profile}.")
 
 
 @_rc
