@@ -15,13 +15,17 @@ from benchmarks.common import save_run
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
-    ap.add_argument("which", nargs="*", choices=["ntk", "infinite", "training"], default=[])
+    ap.add_argument("which", nargs="*", metavar="{ntk,infinite,training}", help="benchmarks to run (default: all)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--budget-s", type=float, default=120.0, help="per-baseline time budget")
     ap.add_argument("--quick", action="store_true", help="small sizes only (a smoke test of the benchmark)")
     ap.add_argument("--no-memory", action="store_true", help="skip the peak-RSS subprocess probes")
     args = ap.parse_args(argv)
-    which = args.which or ["ntk", "infinite", "training"]
+    known = ("ntk", "infinite", "training")
+    unknown = [w for w in args.which if w not in known]
+    if unknown:
+        ap.error(f"unknown benchmark {unknown[0]!r}; choose from {', '.join(known)}")
+    which = args.which or list(known)
     device = rnn_core.resolve_device(args.device)
     tables = []
     if "ntk" in which:

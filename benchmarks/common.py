@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -16,6 +17,21 @@ from typing import Callable
 import torch
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def size_tuple(arity: int, names: str):
+    """An argparse ``type`` for one size like ``64,32,1024``: ``arity`` integers >= 1 (``names`` for errors)."""
+
+    def parse(text: str) -> tuple[int, ...]:
+        try:
+            values = tuple(int(v) for v in text.split(","))
+        except ValueError:
+            values = ()
+        if len(values) != arity or min(values) < 1:
+            raise argparse.ArgumentTypeError(f"a size is {arity} integers >= 1 as {names}, got {text!r}")
+        return values
+
+    return parse
 
 
 def sync(device: torch.device) -> None:

@@ -16,7 +16,9 @@ import sys
 import torch
 
 import rnn_core
-from benchmarks.common import Table, best_time, fmt_ratio, fmt_s, peak_memory_in_subprocess, peak_rss_mib, save_run
+from benchmarks.common import (
+    Table, best_time, fmt_ratio, fmt_s, peak_memory_in_subprocess, peak_rss_mib, save_run, size_tuple,
+)
 
 DEFAULT_SIZES = [(1024, 16), (2048, 32), (4096, 64)]
 D_IN = 4
@@ -80,7 +82,8 @@ def run(sizes, device, budget_s, memory):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m benchmarks.infinite", description=__doc__.splitlines()[0])
-    ap.add_argument("--sizes", nargs="*", default=None, help="n,L pairs")
+    ap.add_argument("--sizes", nargs="*", type=size_tuple(2, "n,L"), default=None,
+                    help="n,L pairs")
     ap.add_argument("--budget-s", type=float, default=120.0)
     ap.add_argument("--no-memory", action="store_true")
     ap.add_argument("--device", default="auto")
@@ -92,7 +95,7 @@ def main(argv=None):
         (rnn_core.infinite_ntk if name == "ours" else two_pass_ntk)(X)
         print(f"{peak_rss_mib():.1f}")
         return 0
-    sizes = DEFAULT_SIZES if not args.sizes else [tuple(int(v) for v in s.split(",")) for s in args.sizes]
+    sizes = args.sizes or DEFAULT_SIZES
     device = rnn_core.resolve_device(args.device)
     tables = run(sizes, device, args.budget_s, not args.no_memory)
     print(f"\nsaved {save_run(tables, device)}")

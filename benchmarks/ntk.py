@@ -23,7 +23,7 @@ from rnn_core.model import backward_deltas, forward
 from rnn_core.ntk import NTKImplementation
 
 from benchmarks.common import (
-    Table, best_time, fmt_ratio, fmt_s, peak_memory_in_subprocess, peak_rss_mib, save_run,
+    Table, best_time, fmt_ratio, fmt_s, peak_memory_in_subprocess, peak_rss_mib, save_run, size_tuple,
 )
 
 DEFAULT_SIZES = [(16, 8, 256), (32, 16, 512), (64, 32, 1024), (64, 32, 2048)]
@@ -135,7 +135,8 @@ def _probe(name, n, L, m):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m benchmarks.ntk", description=__doc__.splitlines()[0])
-    ap.add_argument("--sizes", nargs="*", default=None, help="n,L,m triples")
+    ap.add_argument("--sizes", nargs="*", type=size_tuple(3, "n,L,m"), default=None,
+                    help="n,L,m triples")
     ap.add_argument("--budget-s", type=float, default=120.0)
     ap.add_argument("--no-memory", action="store_true")
     ap.add_argument("--device", default="auto")
@@ -145,7 +146,7 @@ def main(argv=None):
         name, n, L, m = args.probe
         _probe(name, int(n), int(L), int(m))
         return 0
-    sizes = DEFAULT_SIZES if not args.sizes else [tuple(int(v) for v in s.split(",")) for s in args.sizes]
+    sizes = args.sizes or DEFAULT_SIZES
     device = rnn_core.resolve_device(args.device)
     tables = run(sizes, device, args.budget_s, not args.no_memory)
     print(f"\nsaved {save_run(tables, device)}")

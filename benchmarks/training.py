@@ -15,7 +15,7 @@ import torch
 
 import rnn_core
 from rnn_core.model import forward
-from benchmarks.common import Table, best_time, fmt_ratio, fmt_s, save_run
+from benchmarks.common import Table, best_time, fmt_ratio, fmt_s, save_run, size_tuple
 
 DEFAULT_SIZES = [(256, 16, 1024)]
 D_IN = 4
@@ -63,11 +63,12 @@ def run(sizes, device, budget_s):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m benchmarks.training", description=__doc__.splitlines()[0])
-    ap.add_argument("--sizes", nargs="*", default=None, help="n,L,m triples")
+    ap.add_argument("--sizes", nargs="*", type=size_tuple(3, "n,L,m"), default=None,
+                    help="n,L,m triples")
     ap.add_argument("--budget-s", type=float, default=120.0)
     ap.add_argument("--device", default="auto")
     args = ap.parse_args(argv)
-    sizes = DEFAULT_SIZES if not args.sizes else [tuple(int(v) for v in s.split(",")) for s in args.sizes]
+    sizes = args.sizes or DEFAULT_SIZES
     device = rnn_core.resolve_device(args.device)
     tables = run(sizes, device, args.budget_s)
     print(f"\nsaved {save_run(tables, device)}")
