@@ -1,21 +1,25 @@
 """The declarative pieces of a claim: what it states, how one example is measured, and its cells.
 
-A *claim* operationalizes one lemma or theorem of Wang, Shen, Hu, Cao (NeurIPS 2021). A *cell* is one
-grid point of the claim (a JSON-safe dict such as ``{"m": 256, "L": 4, "regime": "unit"}``); a cell
-whose dict carries ``"control": True`` is the claim's negative control and must not come out ``holds``.
-An *example* is one hypothesis-drawn :class:`rnn_core.Recipe` (data, target and seeds) evaluated in a
-cell; :func:`claims.verdict.decide_verdict` turns the examples of a cell into its verdict.
+A *claim* operationalizes one lemma or theorem (for the built-in catalogue: of Wang, Shen, Hu, Cao,
+NeurIPS 2021). A *cell* is one grid point of the claim (a JSON-safe dict such as
+``{"m": 256, "L": 4, "regime": "unit"}``); a cell whose dict carries ``"control": True`` is a negative
+control and must end ``fails``. An *example* is one hypothesis-drawn recipe (data, target and seeds)
+evaluated in a cell; :mod:`claims.verdict` turns a cell's examples into its verdict by a sequential
+test. ``docs/CLAIM_AUTHORING.md`` is the guide for writing one.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
-import torch
+from claims.schema import cell_key
 
-__all__ = ["Outcome", "Context", "Claim", "cell_key"]
+__all__ = ["Outcome", "Context", "Claim", "cell_key", "finite_or_nan", "PRECISIONS"]
+
+#: network dtypes a claim may declare (kernels, eigenvalues and solves are float64 in every case)
+PRECISIONS: tuple[str, ...] = ("float64", "float32")
 
 
 @dataclass(frozen=True)
@@ -23,13 +27,15 @@ class Outcome:
     """The result of one example in one cell.
 
     ok: True (the pass rule holds), False (it fails) or None (inconclusive for this example, e.g. a
-        sample-complexity curve with fewer than four finite points).
+        sample-complexity curve with fewer than four finite points); inconclusive examples do not move
+        the sequential test.
     margin: measured / bound for rules of the form ``measured <= bound`` (<= 1 passes); for two-sided
         rules the worse of the two ratios. NaN where it is undefined.
-    measured: JSON-safe scalars of this example (aggregated over examples by the runner).
+    measured: JSON-safe scalars of this example (aggregated over examples by the engine).
     series: tidy rows for the report's figures, e.g. ``{"omega": 1e-3, "stat": "r_h", "value": 0.01}``.
     constants: measured constants (the smallest constant that would make the rule hold), keyed like
         the claim's ``declared`` dict.
+    reason: for ok None or False, a short why (e.g. "training did not fit: loss ratio 0.3")
     """
 
     ok: bool | None
@@ -37,15 +43,22 @@ class Outcome:
     measured: dict[str, Any] = field(default_factory=dict)
     series: list[dict[str, Any]] = field(default_factory=list)
     constants: dict[str, float] = field(default_factory=dict)
+    reason: str = ""
 
 
 @dataclass(frozen=True)
 class Context:
     """Where and how an example runs: the torch device, the network dtype, the profile."""
 
-    device: torch.device
-    profile: Any  # claims.profiles.Profile; typed loosely to avoid an import cycle
-    dtype: torch.dtype = torch.float64
+    device: Any  # torch.device
+    profile: Any  # claims.profiles.Profile
+    dtype: Any = None  # torch.dtype of the networks; None means torch.float64
+
+    def __post_init__(self) -> None:
+        if self.dtype is None:
+            import torch
+
+            object.__setattr__(self, "dtype", torch.float64)
 
 
 def _always(cell: dict, profile: Any) -> bool:
@@ -56,9 +69,41 @@ def _no_estimate(cell: dict, profile: Any) -> int:
     return 0
 
 
+def _unit_cost(cell: dict, profile: Any) -> float:
+    return 1.0
+
+
 @dataclass(frozen=True)
 class Claim:
-    """One executable claim of the catalogue (SPEC section 4)."""
+    """One executable claim.
+
+    Prose (each piece once; ``rnnclaims list`` and the report show it): title, operationalizes,
+    statement, pass_rule, negative_control, expected.
+
+    cells(profile) -> list of cell dicts (JSON-safe; controls carry ``"control": True``).
+    strategy(cell, profile) -> a hypothesis SearchStrategy of recipes for one cell.
+    evaluate(cell, recipe, ctx) -> :class:`Outcome` of one example.
+    must_hold(cell, profile) -> True: the suite asserts "holds" (CI and ``--strict`` fail otherwise);
+        False: the cell is a finding (the SPEC does not expect it to hold); a string: the SPEC expects it
+        to hold but the suite does not assert it, and the string says why (shown in the report as "not
+        asserted, because ..."; every such narrowing is in docs/SPEC_NOTES.md with its evidence).
+        Control cells are always asserted to fail; must_hold is not asked for them.
+    memory_bytes(cell, profile) -> peak bytes of one example (the memory guard).
+    cost(cell, profile) -> seconds of one example on one CPU core at the profile's settings, roughly
+        (the scheduler submits expensive cells first, shards balance by it, the ETA weighs by it).
+    settings: per-profile settings ``{profile name: {...}}``; read them with :meth:`settings_for`, which
+        raises on a profile the claim does not know (no silent fallback).
+    delta, delta_1, alpha, beta: the sequential test (:mod:`claims.verdict`); delta_1 None is the SPEC
+        default max(3 delta, delta + 0.2).
+    max_examples: caps the profile's example budget where one example is expensive.
+    max_shrink: caps the profile's shrink budget (noisy statistics rarely shrink).
+    precision: "float64", or "float32" when the claim's error budget allows float32 networks (the run
+        uses float32 for it unless ``--dtype float64``); kernels and solves stay float64.
+    figures: report figures of this claim: callables ``(claim_id, records, profile) -> Figure`` or
+        "module:function" strings resolved by the report (so that plotting code need not be imported
+        to run a claim).
+    recipe_from_dict: rebuilds a recipe from its stored dict (default rnn_core.data.Recipe.from_dict).
+    """
 
     id: str
     title: str
@@ -70,37 +115,70 @@ class Claim:
     axes: tuple[str, ...]
     declared: dict[str, float]
     cells: Callable[[Any], list[dict]]
-    strategy: Callable[[dict, Any], Any]  # (cell, profile) -> SearchStrategy[Recipe]
-    evaluate: Callable[[dict, Any, Context], Outcome]  # (cell, recipe, ctx) -> Outcome
+    strategy: Callable[[dict, Any], Any]
+    evaluate: Callable[[dict, Any, Context], Outcome]
     delta: float = 0.1
-    must_hold: Callable[[dict, Any], bool] = _always
+    delta_1: float | None = None
+    alpha: float = 0.05
+    beta: float = 0.05
+    must_hold: Callable[[dict, Any], bool | str] = _always
     memory_bytes: Callable[[dict, Any], int] = _no_estimate
-    # Rebuilds a recipe from its stored ``to_dict()`` form (reproduce, shrinking reports). None means
-    # the default, ``rnn_core.data.Recipe.from_dict`` (see :func:`claims.registry.recipe_from_dict`).
-    recipe_from_dict: Callable[[dict], Any] | None = None
-    # Caps the profile's shrink budget for this claim: shrinking a noisy statistic (a slope fitted over
-    # every width) costs many evaluations at the widest network and rarely simplifies the recipe.
+    cost: Callable[[dict, Any], float] = _unit_cost
+    settings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    max_examples: int | None = None
     max_shrink: int | None = None
+    precision: str = "float64"
+    figures: tuple[Any, ...] = ()
+    recipe_from_dict: Callable[[dict], Any] | None = None
 
     def __post_init__(self) -> None:
-        if not self.id or self.id.upper() != self.id:
-            raise ValueError(f"claim id must be a non-empty upper-case string, got {self.id!r}")
-        if not 0.0 <= self.delta < 1.0:
-            raise ValueError(f"claim {self.id}: delta must lie in [0, 1), got {self.delta}")
+        if not isinstance(self.id, str) or not self.id or self.id.upper() != self.id or "/" in self.id \
+                or self.id.startswith((".", "_")):
+            raise ValueError(f"claim id must be a non-empty upper-case file-name-safe string, got {self.id!r}")
+        from claims.verdict import TestPlan
 
+        TestPlan.of(self.delta, self.delta_1, self.alpha, self.beta)  # raises naming the bad parameter
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"claim {self.id}: precision must be one of {PRECISIONS}, got {self.precision!r}")
+        for name in ("max_examples", "max_shrink"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+                raise ValueError(f"claim {self.id}: {name} must be None or an integer >= 0, got {value!r}")
+        if self.max_examples == 0:
+            raise ValueError(f"claim {self.id}: max_examples must be >= 1")
+        if not isinstance(self.figures, tuple):
+            raise ValueError(f"claim {self.id}: figures must be a tuple")
 
-def cell_key(params: dict) -> str:
-    """A stable, file-name-safe key for a cell: sorted ``name=value`` pairs joined by ``__``."""
-    parts = []
-    for name in sorted(params):
-        value = params[name]
-        if isinstance(value, float):
-            value = f"{value:g}"
-        elif isinstance(value, (list, tuple)):
-            value = "-".join(str(v) for v in value)
-        text = f"{name}={value}"
-        parts.append("".join(ch if ch.isalnum() or ch in "=.-_" else "_" for ch in text))
-    return "__".join(parts) or "default"
+    def settings_for(self, profile: Any) -> Mapping[str, Any]:
+        """This claim's settings under ``profile`` (a Profile or its name).
+
+        Unknown profiles raise ``ValueError`` naming the profiles the claim knows."""
+        name = getattr(profile, "name", profile)
+        if name not in self.settings:
+            known = ", ".join(self.settings) or "(none)"
+            raise ValueError(f"claim {self.id} has no settings for profile {name!r}; it knows: {known}")
+        return self.settings[name]
+
+    def plan(self, profile: Any):
+        """The cell's sequential test under ``profile``: the claim's delta, delta_1, alpha, beta and the
+        profile's example budget capped by :attr:`max_examples`."""
+        from claims.verdict import TestPlan
+
+        budget = int(profile.examples)
+        if self.max_examples is not None:
+            budget = min(budget, self.max_examples)
+        return TestPlan.of(self.delta, self.delta_1, self.alpha, self.beta, budget)
+
+    def expectation(self, cell: dict, profile: Any) -> tuple[str | None, str | None]:
+        """``(expect, not_asserted)`` for one cell: expect is "fails" for a control, "holds" where the
+        suite asserts the claim, None for a finding; not_asserted is the must_hold string (why a cell
+        the SPEC expects to hold is not asserted) or None."""
+        if cell.get("control", False):
+            return "fails", None
+        answer = self.must_hold(cell, profile)
+        if isinstance(answer, str):
+            return None, answer
+        return ("holds" if answer else None), None
 
 
 def finite_or_nan(x: float) -> float:

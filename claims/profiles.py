@@ -1,24 +1,25 @@
 """Profiles: the global grid (widths m, lengths L, input regimes) and the effort per cell.
 
-A profile fixes the axes every claim sweeps (SPEC section 4, "Axes") and how much work one cell does
-(examples per cell, shrink budget). Claim modules keep their own per-profile settings (n, omega grids,
-...) inside their module, keyed by ``profile.name``; the profile does not know them.
+A profile fixes the axes every claim sweeps (SPEC section 4, "Axes") and how much work one cell may do
+(the example budget of the sequential test, the shrink budget). Claims keep their own per-profile
+settings (n, omega grids, ...) in ``Claim.settings``, keyed by ``profile.name``; the profile does not
+know them. Other packages add profiles with :func:`register_profile`.
 
 - ``smoke``: seconds per claim on 2 CPU cores (CI).
 - ``quick``: the default main job, under 10 minutes on 2 CPU cores.
 - ``standard``: about an hour on a CPU, minutes on a GPU.
 - ``full``: GPU or a cluster.
 
-Five examples per cell is the least that can give ``holds`` under the verdict rule with delta = 0.1:
-with 0 failures in K examples the one-sided 95% Clopper-Pearson upper bound is 1 - 0.05^(1/K), which
-is <= 0.5 from K = 5 on.
+Budgets: the sequential test (claims.verdict) stops as soon as it decides; with delta = 0.1 and
+alpha = beta = 0.05 a holding cell needs at least 12 examples (17 with one failure, 23 with two) and a
+failing one 3, so the budget bounds only the undecided cells.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["REGIMES", "Profile", "PROFILES", "PROFILE_NAMES", "get_profile"]
+__all__ = ["REGIMES", "Profile", "PROFILES", "PROFILE_NAMES", "get_profile", "register_profile"]
 
 REGIMES: tuple[str, ...] = ("normalized", "unit", "unnormalized")
 
@@ -28,7 +29,8 @@ class Profile:
     """One grid of the sweep and the effort spent per cell.
 
     widths / lengths / regimes: the global axes m, L and input regime, ascending.
-    examples: hypothesis-drawn recipes per cell (each with its own init seed).
+    examples: the example budget of a cell: at most this many hypothesis-drawn recipes (each with its
+        own init seed); the sequential test usually stops earlier.
     shrink_budget: at most this many extra evaluations to shrink a failing example (0: no shrinking).
     n_default / d_default: sample count and input dimension for claims without their own setting.
     n_max: the largest n a claim should use under this profile (sample-complexity sweeps stop there).
@@ -93,7 +95,7 @@ PROFILES: dict[str, Profile] = {
             widths=(64, 256),
             lengths=(2, 4),
             regimes=REGIMES,
-            examples=5,
+            examples=20,
             shrink_budget=8,
             n_default=8,
             d_default=4,
@@ -105,7 +107,7 @@ PROFILES: dict[str, Profile] = {
             widths=(128, 512, 2048),
             lengths=(2, 4, 8, 16),
             regimes=REGIMES,
-            examples=5,
+            examples=40,
             shrink_budget=16,
             n_default=16,
             d_default=4,
@@ -117,7 +119,7 @@ PROFILES: dict[str, Profile] = {
             widths=(256, 1024, 2048, 4096, 8192),
             lengths=(2, 4, 8, 16, 32, 64),
             regimes=REGIMES,
-            examples=10,
+            examples=60,
             shrink_budget=32,
             n_default=32,
             d_default=8,
@@ -129,7 +131,7 @@ PROFILES: dict[str, Profile] = {
             widths=(512, 2048, 8192, 16384, 32768),
             lengths=(2, 4, 8, 16, 32, 64, 128, 256),
             regimes=REGIMES,
-            examples=20,
+            examples=100,
             shrink_budget=64,
             n_default=64,
             d_default=8,
@@ -139,7 +141,19 @@ PROFILES: dict[str, Profile] = {
     )
 }
 
-PROFILE_NAMES: tuple[str, ...] = tuple(PROFILES)
+PROFILE_NAMES: tuple[str, ...] = tuple(PROFILES)  # the built-in ones
+
+
+def register_profile(profile: Profile) -> Profile:
+    """Add a profile (e.g. from a third-party catalogue); a different profile under an existing name is
+    a ``ValueError``."""
+    if not isinstance(profile, Profile):
+        raise TypeError(f"register_profile() expects a claims.profiles.Profile, got {type(profile).__name__}")
+    key = profile.name.strip().lower()
+    if key in PROFILES and PROFILES[key] != profile:
+        raise ValueError(f"profile {profile.name!r} is already registered with other settings")
+    PROFILES[key] = profile
+    return profile
 
 
 def get_profile(name: str | Profile) -> Profile:
@@ -150,5 +164,5 @@ def get_profile(name: str | Profile) -> Profile:
         return name
     key = name.strip().lower() if isinstance(name, str) else None
     if key not in PROFILES:
-        raise ValueError(f"unknown profile {name!r}; allowed: {', '.join(PROFILE_NAMES)}")
+        raise ValueError(f"unknown profile {name!r}; allowed: {', '.join(PROFILES)}")
     return PROFILES[key]

@@ -1,17 +1,21 @@
 """The claim registry: which claims exist, in which order, and how to find one by id.
 
-Each catalogue module (``claims/catalogue/<name>.py``) builds one :class:`claims.base.Claim` and calls
-:func:`register`. Importing :mod:`claims.catalogue` imports every module of that package, so adding a
-claim is adding one module. :func:`all_claims` and :func:`get_claim` import the catalogue lazily.
+Each built-in catalogue module (``claims/catalogue/<name>.py``) builds one :class:`claims.base.Claim` and
+calls :func:`register`. Other packages bring their own :class:`Registry` and announce it through the
+entry-point group ``rnn_claims.catalogues`` (value ``"package.module:NAME"``), or a user names it with
+``--registry package.module:NAME`` (``RNNCLAIMS_REGISTRY`` in the environment). Several catalogues are
+used at once: :func:`resolve_registry` joins them into one registry whose ``spec`` lets another
+process (a pool or Dask worker) rebuild the same set.
 
-Other claim sets (the toy claims of the engine's own tests) live in their own :class:`Registry`. The
-engine finds "the" registry through :func:`resolve_registry`:
+Specs:
 
-* ``None``: the environment variable ``RNNCLAIMS_REGISTRY`` when set, else the catalogue;
-* ``"claims.catalogue"``: the default registry after importing the catalogue;
-* ``"package.module:NAME"``: the :class:`Registry` object ``NAME`` of that module.
+* ``None``: ``RNNCLAIMS_REGISTRY`` when set, else ``"default"``;
+* ``"default"``: the built-in catalogue plus every installed ``rnn_claims.catalogues`` entry point;
+* ``"claims.catalogue"``: the built-in catalogue alone;
+* ``"package.module:NAME"``: the :class:`Registry` object ``NAME`` of that module;
+* several of these joined by commas, e.g. ``"default,mypkg.claims:REGISTRY"``.
 
-A registry knows its own spec string, so worker processes of a parallel run can find it again.
+A claim id may appear in one catalogue only; a clash is an error naming both catalogues.
 """
 
 from __future__ import annotations
@@ -19,13 +23,18 @@ from __future__ import annotations
 import importlib
 import os
 import threading
+from importlib import metadata
 from typing import Any, Callable, Iterable
 
 from claims.base import Claim
+from claims.schema import CATALOGUE_ORDER
 
 __all__ = [
     "CATALOGUE_ORDER",
     "DEFAULT_SPEC",
+    "BUILTIN_SPEC",
+    "ENTRY_POINT_GROUP",
+    "entry_point_specs",
     "ENV_REGISTRY",
     "Registry",
     "register",
@@ -37,14 +46,10 @@ __all__ = [
     "recipe_to_dict",
 ]
 
-DEFAULT_SPEC = "claims.catalogue"
+DEFAULT_SPEC = "default"
+BUILTIN_SPEC = "claims.catalogue"
 ENV_REGISTRY = "RNNCLAIMS_REGISTRY"
-
-# The order of SPEC section 4; claims with other ids follow in registration order.
-CATALOGUE_ORDER: tuple[str, ...] = (
-    "FWD", "BWD", "GRAD", "NTK-CONV", "NTK-PD", "NTK-PD-M", "PERT", "LAZY",
-    "GEN-ADD", "GEN-KRR", "CPLX-ADD", "CPLX-NVAR", "RAND-LABEL",
-)
+ENTRY_POINT_GROUP = "rnn_claims.catalogues"
 
 
 class Registry:
@@ -103,7 +108,7 @@ class Registry:
         return f"Registry({self.spec!r}, {len(self)} claims)"
 
 
-REGISTRY = Registry(DEFAULT_SPEC)
+REGISTRY = Registry(BUILTIN_SPEC)
 _catalogue_loaded = False
 
 
@@ -119,21 +124,19 @@ def _load_catalogue() -> None:
         _catalogue_loaded = True
 
 
-def resolve_registry(spec: str | Registry | None = None) -> Registry:
-    """The registry named by ``spec`` (see the module docstring); errors name the bad spec."""
-    if isinstance(spec, Registry):
-        if spec is REGISTRY:
-            _load_catalogue()
-        return spec
-    if spec is None:
-        spec = os.environ.get(ENV_REGISTRY, "").strip() or DEFAULT_SPEC
-    if spec == DEFAULT_SPEC:
+def entry_point_specs() -> list[str]:
+    """``"module:NAME"`` of every installed catalogue (entry-point group ``rnn_claims.catalogues``)."""
+    return sorted({ep.value.strip() for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)})
+
+
+def _resolve_one(spec: str) -> Registry:
+    if spec == BUILTIN_SPEC:
         _load_catalogue()
         return REGISTRY
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
         raise ValueError(
-            f"registry spec must be {DEFAULT_SPEC!r} or 'package.module:NAME', got {spec!r}"
+            f"registry spec must be {DEFAULT_SPEC!r}, {BUILTIN_SPEC!r} or 'package.module:NAME', got {spec!r}"
         )
     try:
         module = importlib.import_module(module_name)
@@ -143,6 +146,42 @@ def resolve_registry(spec: str | Registry | None = None) -> Registry:
     if not isinstance(registry, Registry):
         raise ValueError(f"registry spec {spec!r}: {module_name}.{attr} is not a claims.registry.Registry")
     return registry
+
+
+_JOINED: dict[str, Registry] = {}
+
+
+def resolve_registry(spec: str | Registry | None = None) -> Registry:
+    """The registry named by ``spec`` (see the module docstring); errors name the bad spec."""
+    if isinstance(spec, Registry):
+        if spec is REGISTRY:
+            _load_catalogue()
+        return spec
+    if spec is None:
+        spec = os.environ.get(ENV_REGISTRY, "").strip() or DEFAULT_SPEC
+    if not isinstance(spec, str) or not spec.strip():
+        raise ValueError(f"registry spec must be a non-empty string, got {spec!r}")
+    parts: list[str] = []
+    for part in (p.strip() for p in spec.split(",")):
+        if not part:
+            continue
+        expanded = [BUILTIN_SPEC, *entry_point_specs()] if part == DEFAULT_SPEC else [part]
+        parts.extend(x for x in expanded if x not in parts)
+    if len(parts) == 1:
+        return _resolve_one(parts[0])
+    key = ",".join(parts)
+    if key in _JOINED:
+        return _JOINED[key]
+    joined = Registry(spec if spec == DEFAULT_SPEC else key)
+    owner: dict[str, str] = {}
+    for part in parts:
+        for claim in _resolve_one(part).claims():
+            if claim.id in owner:
+                raise ValueError(f"claim id {claim.id!r} is registered by both {owner[claim.id]!r} and {part!r}")
+            owner[claim.id] = part
+            joined.register(claim)
+    _JOINED[key] = joined
+    return joined
 
 
 def all_claims(registry: str | Registry | None = None) -> list[Claim]:

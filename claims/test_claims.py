@@ -1,14 +1,15 @@
 """``pytest claims``: one pytest item per (claim, cell) of the chosen profile.
 
-The profile comes from ``--claims-profile`` (or ``RNNCLAIMS_PROFILE``, default ``smoke``), the claim set
-from ``RNNCLAIMS_REGISTRY`` (default: the catalogue). Each item runs :func:`claims.runner.run_cell`,
-writes the record under ``<claims-out>/results/`` and attaches it to the report (``user_properties``),
-so the controlling process can gather records from xdist workers (see the root conftest.py).
+The options (``--claims-profile``, ``--claims-seed``, ``--claims-dtype``, ``--claims-registry``,
+``--device``) and the record collection come from the rnn-claims pytest plugin
+(:mod:`claims.pytest_plugin`). Each item runs :func:`claims.runner.run_cell` and attaches its record to
+the report, so the controlling process can gather records from xdist workers.
 
-Assertions per cell: no cell ends in ``error``; a control cell never ``holds``; a cell for which
-``claim.must_hold(cell, profile)`` is true must ``hold``. Other verdicts (a finite-width claim failing at
-small width, say) are findings for the report, not test failures. An empty catalogue, or one that does
-not import, gives a single failing item: ``pytest claims`` never passes silently.
+Assertions per cell, the ``--strict`` semantics of ``rnnclaims run``: no cell ends in ``error``; a
+control cell ends ``fails`` (not ``inconclusive``: a control that cannot fail did not work); a cell the
+claim asserts (``must_hold`` true) ends ``holds``. Other verdicts are findings for the report, not test
+failures. An empty catalogue, or one that does not import, gives a single failing item:
+``pytest claims`` never passes silently.
 """
 
 from __future__ import annotations
@@ -17,11 +18,8 @@ import json
 
 import pytest
 
-from claims.base import cell_key
-from claims.profiles import get_profile
-from claims.store import json_safe, write_record
-
-RECORD_PROPERTY = "rnnclaims_record"
+from claims.pytest_plugin import RECORD_PROPERTY, claims_options
+from claims.schema import cell_key, json_safe
 
 
 def _cell_id(claim_id: str, cell: dict) -> str:
@@ -46,10 +44,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     from claims.registry import resolve_registry
 
     try:
-        profile = get_profile(metafunc.config.getoption("--claims-profile"))
-        registry = resolve_registry()
-        params = [(claim.id, cell) for claim in registry.claims() for cell in claim.cells(profile)]
+        opts = claims_options(metafunc.config)
+        registry = resolve_registry(opts["registry"])
+        params = [(claim.id, cell) for claim in registry.claims() for cell in claim.cells(opts["profile"])]
         problem = None if params else f"no claims registered in {registry.spec!r}"
+    except pytest.UsageError:
+        raise
     except Exception as exc:  # surfaces as one failing item rather than vanishing
         params, problem = [], f"{type(exc).__name__}: {exc}"
     if problem is not None:
@@ -64,25 +64,21 @@ def test_cell(claim_cell, device, request: pytest.FixtureRequest) -> None:
         pytest.fail(cell)
     from claims.registry import resolve_registry
     from claims.runner import run_cell
-    from conftest import claims_results_dir
 
-    profile = get_profile(request.config.getoption("--claims-profile"))
-    claim = resolve_registry().get(claim_id)
-    record = run_cell(claim, cell, profile, device=device)
-    write_record(claims_results_dir(request.config), record)
+    opts = claims_options(request.config)
+    claim = resolve_registry(opts["registry"]).get(claim_id)
+    record = run_cell(claim, cell, opts["profile"], device=device, seed=opts["seed"], dtype=opts["dtype"])
     request.node.user_properties.append((RECORD_PROPERTY, json.dumps(json_safe(record))))
 
     where = f"{claim.id} {cell_key(cell)}"
     if record["verdict"] == "skipped":
         pytest.skip(f"{where}: {record['message']}")
     assert record["verdict"] != "error", f"{where}: error: {record['message']}"
-    if record["control"]:
-        assert record["verdict"] != "holds", (
-            f"{where}: the negative control holds (failures {record['failures']}/{record['examples']}); "
-            "the check cannot tell broken from working"
-        )
-    elif record["must_hold"]:
+    if record["expect"] == "fails":
+        assert record["verdict"] == "fails", (
+            f"{where}: the negative control ended {record['verdict']} ({record['reason']}); a control must "
+            "fail, or the check cannot tell broken from working")
+    elif record["expect"] == "holds":
         assert record["verdict"] == "holds", (
-            f"{where}: expected to hold, got {record['verdict']} (failures {record['failures']}/"
-            f"{record['examples']}, worst margin {record['margin']}, failing recipe {record['failing_recipe']})"
-        )
+            f"{where}: expected to hold, got {record['verdict']} ({record['reason']}; worst margin "
+            f"{record['margin']}, failing recipe {record['failing_recipe']})")

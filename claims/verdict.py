@@ -1,57 +1,179 @@
-"""The verdict of one cell from its examples, and the confidence bounds it rests on.
+"""The verdict of one cell: a sequential test on the failure rate of its examples.
 
-Rule (ARCHITECTURE.md, "Verdict rule"). A cell runs K' examples; F of them fail the pass rule and I are
-inconclusive for that example (excluded), so K = K' - I. With the one-sided 95% Clopper-Pearson bounds
-[lo, hi] on the failure rate p (lo: P(Bin(K, lo) >= F) = 0.05; hi: P(Bin(K, hi) <= F) = 0.05):
+A claim is a statement "with high probability over initialization and data": one example (a
+hypothesis-drawn recipe with its own init seed) fails the claim's pass rule with probability p, and
+the claim allows p <= delta. A cell decides between
 
-- ``error``        when evaluating any example raised;
-- ``skipped``      when the memory guard or the profile rules the cell out;
-- ``inconclusive`` when every example was inconclusive (K = 0);
-- ``fails``        if lo > delta (confidently fails more often than the claim allows);
-- ``holds``        if F / K <= delta and hi <= 0.5 (at 95% confidence most draws satisfy it, and the
-                   observed failure rate is within delta);
-- ``inconclusive`` otherwise.
+    H0: p <= delta          (the claim holds in this cell)
+    H1: p >= delta_1        (it fails),      delta_1 = max(3 delta, delta + 0.2) unless the claim says
 
-delta is the claim's allowed failure probability per example. With delta = 0.1 this means: 0 failures
-in 5 examples hold (hi = 0.451), 0 in 4 are inconclusive (hi = 0.527), 3 or more failures in 5 fail
-(lo = 0.189 > 0.1), 1 or 2 failures in 5 are inconclusive.
+with error probabilities alpha = P(fails | H0) and beta = P(holds | H1) (0.05 each unless the claim
+declares others). Between delta and delta_1 lies the indifference region, where either answer is
+acceptable. The test is Wald's sequential probability ratio test (SPRT), as statistical model checkers
+use it (PRISM, UPPAAL-SMC, Plasma; Younes & Simmons): after each conclusive example the log-likelihood
+ratio of H1 against H0 moves by
+
+    log(delta_1 / delta)                  for a failing example,
+    log((1 - delta_1) / (1 - delta))      for a passing one (negative),
+
+and the cell stops as soon as it reaches log((1 - beta) / alpha) (``fails``: H1 accepted) or
+log(beta / (1 - alpha)) (``holds``: H0 accepted). Examples whose own outcome is inconclusive (e.g. a
+sample-complexity curve with too few finite points) do not move the ratio. The test is truncated at the
+cell's example budget: a cell that has not decided by then is ``inconclusive`` with the reason
+"budget". With delta = 0.1, alpha = beta = 0.05: 12 passing examples in a row accept H0, 3 failing
+ones in a row accept H1; a single failure costs about 4.4 more passing examples.
+
+Wald's bounds give error rates alpha' <= alpha / (1 - beta) and beta' <= beta / (1 - alpha), and
+truncation only moves mass to ``inconclusive``; the operating characteristic is measured by simulation
+in ``tests/test_verdict.py`` and ``python -m benchmarks verdict``. Every ``holds`` is also checked to
+have a one-sided (1 - alpha) Clopper-Pearson upper bound on p of at most delta_1 (for the default
+parameters the SPRT's acceptance boundary implies it); the bounds are stored in each record.
+
+Other verdicts: ``skipped`` (the memory guard or the profile ruled the cell out), ``error`` (evaluating
+an example raised). :data:`RULE` is this rule in one paragraph, rendered by the report.
 """
 
 from __future__ import annotations
 
 import math
+import random
+from dataclasses import dataclass
+from typing import Iterable
 
 from scipy.stats import beta as _beta
 
-__all__ = ["VERDICTS", "RULE", "clopper_pearson", "decide_verdict"]
+from claims.schema import VERDICTS
 
-VERDICTS: tuple[str, ...] = ("holds", "fails", "inconclusive", "skipped", "error")
+__all__ = [
+    "VERDICTS",
+    "RULE",
+    "TestPlan",
+    "Decision",
+    "SequentialTest",
+    "clopper_pearson",
+    "default_delta_1",
+    "sequential_verdict",
+    "operating_characteristic",
+]
 
 RULE = (
-    "K examples (inconclusive ones excluded), F failures, [lo, hi] the one-sided 95% Clopper-Pearson "
-    "bounds on the failure rate: fails if lo > delta; holds if F/K <= delta and hi <= 0.5; "
-    "inconclusive otherwise or when every example was inconclusive; skipped when the memory guard or "
-    "the profile rules the cell out; error when evaluation raised."
+    "Each cell runs Wald's sequential probability ratio test of H0 'the failure rate p of one example "
+    "is at most delta' against H1 'p is at least delta_1' (delta_1 = max(3 delta, delta + 0.2) unless "
+    "the claim declares another), with error probabilities alpha = P(fails | H0) and "
+    "beta = P(holds | H1), 0.05 each unless the claim declares others. Examples are drawn one at a "
+    "time; each failing example adds log(delta_1/delta) to the log-likelihood ratio and each passing "
+    "one adds log((1-delta_1)/(1-delta)); the cell stops at log((1-beta)/alpha) with 'fails' (H1 "
+    "accepted) or at log(beta/(1-alpha)) with 'holds' (H0 accepted), and every 'holds' also has a "
+    "one-sided (1-alpha) Clopper-Pearson upper bound on p of at most delta_1. Examples that are "
+    "inconclusive on their own do not count. A cell that has not decided within its example budget is "
+    "'inconclusive' (reason: budget); 'skipped' means the memory guard or the profile ruled it out, "
+    "'error' that evaluating an example raised."
 )
 
 
-def _check_counts(failures: int, k: int) -> None:
-    for name, value in (("failures", failures), ("k", k)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
-    if failures > k:
-        raise ValueError(f"failures must be <= k, got failures={failures}, k={k}")
+def default_delta_1(delta: float) -> float:
+    """The SPEC's default alternative: delta_1 = max(3 delta, delta + 0.2)."""
+    return max(3.0 * delta, delta + 0.2)
+
+
+def _check_prob(name: str, value: object, low: float, high: float, *, closed_low: bool = True) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a number in {'[' if closed_low else '('}{low}, {high}), got {value!r}")
+    ok_low = value >= low if closed_low else value > low
+    if not (ok_low and value < high):
+        raise ValueError(f"{name} must lie in {'[' if closed_low else '('}{low}, {high}), got {value!r}")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class TestPlan:
+    """The hypotheses, error rates and example budget of one cell's sequential test.
+
+    delta: H0 is p <= delta; delta_1: H1 is p >= delta_1 (> delta); alpha, beta: the error
+    probabilities P(fails | H0) and P(holds | H1); budget: at most this many examples are drawn.
+    """
+
+    __test__ = False  # not a pytest test class despite its name
+
+    delta: float
+    delta_1: float
+    alpha: float = 0.05
+    beta: float = 0.05
+    budget: int = 40
+
+    def __post_init__(self) -> None:
+        _check_prob("delta", self.delta, 0.0, 1.0)
+        _check_prob("delta_1", self.delta_1, 0.0, 1.0, closed_low=False)
+        if not self.delta_1 > self.delta:
+            raise ValueError(f"delta_1 must be > delta, got delta={self.delta}, delta_1={self.delta_1}")
+        _check_prob("alpha", self.alpha, 0.0, 0.5, closed_low=False)
+        _check_prob("beta", self.beta, 0.0, 0.5, closed_low=False)
+        if isinstance(self.budget, bool) or not isinstance(self.budget, int) or self.budget < 1:
+            raise ValueError(f"budget must be an integer >= 1, got {self.budget!r}")
+
+    @classmethod
+    def of(cls, delta: float, delta_1: float | None = None, alpha: float = 0.05, beta: float = 0.05,
+           budget: int = 40) -> "TestPlan":
+        """A plan with the SPEC's default delta_1 when ``delta_1`` is None."""
+        return cls(delta, default_delta_1(delta) if delta_1 is None else delta_1, alpha, beta, budget)
+
+    @property
+    def upper(self) -> float:
+        """log((1 - beta) / alpha): reaching it accepts H1 (``fails``)."""
+        return math.log((1.0 - self.beta) / self.alpha)
+
+    @property
+    def lower(self) -> float:
+        """log(beta / (1 - alpha)): reaching it accepts H0 (``holds``)."""
+        return math.log(self.beta / (1.0 - self.alpha))
+
+    @property
+    def step_fail(self) -> float:
+        """The log-likelihood-ratio step of a failing example (+inf when delta = 0)."""
+        return math.inf if self.delta == 0.0 else math.log(self.delta_1 / self.delta)
+
+    @property
+    def step_pass(self) -> float:
+        """The step of a passing example (negative)."""
+        return math.log((1.0 - self.delta_1) / (1.0 - self.delta))
+
+    def min_examples_to_hold(self) -> int:
+        """Passing examples in a row that accept H0."""
+        return math.ceil(self.lower / self.step_pass - 1e-12)
+
+    def min_examples_to_fail(self) -> int:
+        """Failing examples in a row that accept H1."""
+        return 1 if math.isinf(self.step_fail) else math.ceil(self.upper / self.step_fail - 1e-12)
+
+    def to_dict(self) -> dict:
+        return {"test": "SPRT", "delta": self.delta, "delta_1": self.delta_1, "alpha": self.alpha,
+                "beta": self.beta, "budget": self.budget}
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The state of a sequential test: ``verdict`` is None while it has not decided."""
+
+    verdict: str | None  # "holds" | "fails" | "inconclusive" | None (still sampling)
+    reason: str
+    examples: int  # examples seen, inconclusive ones included
+    failures: int
+    inconclusive: int
+    llr: float
 
 
 def clopper_pearson(failures: int, k: int, alpha: float = 0.05) -> tuple[float, float]:
     """One-sided (1 - alpha) Clopper-Pearson bounds (lo, hi) on a binomial failure rate.
 
-    lo is the lower bound (0 when failures == 0), hi the upper bound (1 when failures == k). Each is a
-    one-sided bound at level alpha; with k == 0 nothing is known and the result is (0, 1).
+    lo is the lower bound (0 when failures == 0), hi the upper bound (1 when failures == k); with
+    k == 0 nothing is known and the result is (0, 1).
     """
-    _check_counts(failures, k)
-    if not 0.0 < alpha < 1.0:
-        raise ValueError(f"alpha must lie in (0, 1), got {alpha}")
+    for name, value in (("failures", failures), ("k", k)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+    if failures > k:
+        raise ValueError(f"failures must be <= k, got failures={failures}, k={k}")
+    _check_prob("alpha", alpha, 0.0, 1.0, closed_low=False)
     if k == 0:
         return 0.0, 1.0
     lo = 0.0 if failures == 0 else float(_beta.ppf(alpha, failures, k - failures + 1))
@@ -59,33 +181,89 @@ def clopper_pearson(failures: int, k: int, alpha: float = 0.05) -> tuple[float, 
     return lo, hi
 
 
-def decide_verdict(
-    failures: int,
-    k: int,
-    delta: float,
-    *,
-    errors: int = 0,
-    skipped: bool = False,
-    alpha: float = 0.05,
-) -> str:
-    """The cell's verdict under the module's rule.
+class SequentialTest:
+    """Wald's SPRT for one cell: feed example outcomes with :meth:`add` until :attr:`decision` has a
+    verdict (see the module docstring)."""
 
-    failures: examples that failed the pass rule; k: conclusive examples (inconclusive ones excluded);
-    delta: the claim's allowed failure probability per example; errors: examples whose evaluation
-    raised; skipped: the cell was ruled out before running.
-    """
-    _check_counts(failures, k)
-    if not (isinstance(delta, (int, float)) and 0.0 <= delta < 1.0 and math.isfinite(delta)):
-        raise ValueError(f"delta must lie in [0, 1), got {delta!r}")
-    if errors:
-        return "error"
-    if skipped:
-        return "skipped"
-    if k == 0:
-        return "inconclusive"
-    lo, hi = clopper_pearson(failures, k, alpha)
-    if lo > delta:
-        return "fails"
-    if failures / k <= delta and hi <= 0.5:
-        return "holds"
-    return "inconclusive"
+    __test__ = False
+
+    def __init__(self, plan: TestPlan) -> None:
+        self.plan = plan
+        self.examples = 0
+        self.failures = 0
+        self.inconclusive = 0
+        self.llr = 0.0
+        self._verdict: str | None = None
+        self._reason = "sampling"
+
+    @property
+    def decided(self) -> bool:
+        return self._verdict is not None
+
+    @property
+    def decision(self) -> Decision:
+        return Decision(self._verdict, self._reason, self.examples, self.failures, self.inconclusive, self.llr)
+
+    def add(self, ok: bool | None) -> Decision:
+        """Record one example: ok True (passes), False (fails), None (inconclusive on its own)."""
+        if self.decided:
+            raise RuntimeError("the test has already decided; no more examples are needed")
+        if ok is not None and not isinstance(ok, bool):
+            raise ValueError(f"ok must be True, False or None, got {ok!r}")
+        plan = self.plan
+        self.examples += 1
+        if ok is None:
+            self.inconclusive += 1
+        elif ok:
+            self.llr += plan.step_pass
+        else:
+            self.failures += 1
+            self.llr += plan.step_fail
+        k = self.examples - self.inconclusive
+        if ok is not None and self.llr >= plan.upper:
+            self._verdict, self._reason = "fails", (
+                f"H1 accepted (p >= {plan.delta_1:g}): {self.failures} of {k} examples failed")
+        elif ok is not None and self.llr <= plan.lower and self._cp_upper(k) <= plan.delta_1:
+            self._verdict, self._reason = "holds", (
+                f"H0 accepted (p <= {plan.delta:g}): {self.failures} of {k} examples failed")
+        elif self.examples >= plan.budget:
+            what = "every example was inconclusive" if k == 0 else "no decision"
+            self._verdict, self._reason = "inconclusive", (
+                f"budget: {self.examples} examples drawn, {what} ({self.failures} of {k} failed)")
+        return self.decision
+
+    def _cp_upper(self, k: int) -> float:
+        return clopper_pearson(self.failures, k, self.plan.alpha)[1]
+
+
+def sequential_verdict(outcomes: Iterable[bool | None], plan: TestPlan) -> Decision:
+    """Run the test over ``outcomes`` in order, stopping at the first decision (later outcomes are not
+    read). When the outcomes end before a decision or the budget, the verdict is None."""
+    test = SequentialTest(plan)
+    for ok in outcomes:
+        test.add(ok)
+        if test.decided:
+            break
+    return test.decision
+
+
+def operating_characteristic(plan: TestPlan, p: float, runs: int, seed: int = 0) -> dict[str, float]:
+    """Simulate the test on Bernoulli(p) failure streams: the fraction of runs ending in each verdict,
+    the mean number of examples, and the Monte Carlo standard error of a rate (sqrt(r(1-r)/runs) at
+    r = 0.05)."""
+    _check_prob("p", p, 0.0, 1.0 + 1e-12)
+    if isinstance(runs, bool) or not isinstance(runs, int) or runs < 1:
+        raise ValueError(f"runs must be an integer >= 1, got {runs!r}")
+    rng = random.Random(seed)
+    counts = {"holds": 0, "fails": 0, "inconclusive": 0}
+    examples = 0
+    for _ in range(runs):
+        test = SequentialTest(plan)
+        while not test.decided:
+            test.add(not (rng.random() < p))
+        counts[test.decision.verdict] += 1
+        examples += test.examples
+    out: dict[str, float] = {v: c / runs for v, c in counts.items()}
+    out["mean_examples"] = examples / runs
+    out["mc_se_at_0.05"] = math.sqrt(0.05 * 0.95 / runs)
+    return out

@@ -1,0 +1,341 @@
+"""Where cells run: in this process, on a local process pool, or on Dask distributed, behind one small
+protocol (:class:`Executor`). The session hands an executor its tasks, most expensive first, and gets
+``(task, record)`` pairs back as they finish; the controller writes every record, so workers need no
+shared filesystem.
+
+- :class:`SerialExecutor`: this process, one cell after another.
+- :class:`PoolExecutor`: a spawn-context process pool; at most 2 x workers cells are in flight, so an
+  interrupt stops scheduling at once; torch threads per worker = cores // workers; workers ignore
+  SIGINT (the terminal sends it to the whole group; the parent decides), die on SIGTERM, and exit on
+  their own when the parent disappears (they poll their parent PID). A worker lost while running is
+  replaced and its cells are run again; a cell lost twice is recorded as ``error`` with the reason.
+- :class:`DaskExecutor`: ``distributed`` on a ``LocalCluster`` of N worker processes (loopback only) or
+  on a running scheduler (``tcp://HOST:PORT``). Every cell is submitted at once with ``priority=`` its
+  cost, so the scheduler starts the expensive ones first; results stream back with ``as_completed``.
+  On a local cluster a cell whose worker died is retried once (``allowed-failures = 1``) and recorded
+  as ``error`` when it kills a second worker; a remote scheduler applies its own setting. GPU cells
+  ask for ``resources={"GPU": 1}``; on a local cluster worker i uses ``cuda:i mod count``. Dask worker
+  processes exit when their parent does (distributed's parent-alive pipe).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Protocol, Sequence
+
+from claims.cell import error_record, evaluate_cell
+
+__all__ = ["Task", "Executor", "SerialExecutor", "PoolExecutor", "DaskExecutor", "run_task", "make_executor"]
+
+WORKER_LOST_LIMIT = 2  # a cell whose worker died this many times is recorded as ``error``
+
+
+@dataclass(frozen=True)
+class Task:
+    """One cell to run: everything a worker needs, picklable, no paths."""
+
+    registry: str  # registry spec (claims.registry), so that the worker finds the same claims
+    claim_id: str
+    cell: dict
+    profile: Any  # claims.profiles.Profile
+    device: str  # "cpu", "cuda", "cuda:N"
+    seed: int = 0
+    dtype: str = "auto"
+    cost: float = 1.0  # estimated seconds (claims.scheduling)
+    threads: int | None = None  # torch threads for the worker; None leaves them alone
+    key: str = field(default="", compare=False)  # claim id / cell key, for messages
+
+
+def _device_for_worker(device: str) -> str:
+    """On a Dask local cluster, worker i of a multi-GPU machine takes GPU i mod count."""
+    if device not in ("cuda", "auto"):
+        return device
+    try:
+        from distributed import get_worker
+
+        name = get_worker().name
+    except Exception:
+        return device
+    try:
+        import torch
+
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    except Exception:
+        count = 0
+    if count > 1 and isinstance(name, int):
+        return f"cuda:{name % count}"
+    return device
+
+
+def run_task(task: Task) -> dict:
+    """Run one task in a worker and return its record (never raises for a claim's own errors)."""
+    from claims.environment import configure_worker, resolve_device
+    from claims.registry import resolve_registry
+
+    if task.threads is not None:
+        configure_worker(task.threads)
+    device = resolve_device(_device_for_worker(task.device))
+    configure_worker(None, str(device))
+    claim = resolve_registry(task.registry).get(task.claim_id)
+    record = evaluate_cell(claim, task.cell, task.profile, device=device, seed=task.seed, dtype=task.dtype)
+    record["cost"] = task.cost
+    return record
+
+
+def _lost_record(task: Task, message: str) -> dict:
+    from claims.cell import network_dtype
+    from claims.registry import resolve_registry
+
+    claim = resolve_registry(task.registry).get(task.claim_id)
+    return error_record(claim, task.cell, task.profile, task.device, message, seed=task.seed,
+                        dtype=network_dtype(claim, task.dtype))
+
+
+class Executor(Protocol):
+    """Runs tasks and yields ``(task, record)`` as cells finish (any order)."""
+
+    kind: str
+    workers: int
+
+    def results(self, tasks: Sequence[Task]) -> Iterator[tuple[Task, dict]]:
+        """Run ``tasks`` (given most expensive first) and yield each with its record as it finishes."""
+        ...
+
+    def close(self, *, kill: bool = False) -> None:
+        """Stop now: cancel what has not started and terminate running workers (``kill``: SIGKILL)."""
+        ...
+
+    def describe(self) -> dict:
+        """What this executor is, for ``_run.json``."""
+        ...
+
+
+class SerialExecutor:
+    """Every cell in this process."""
+
+    kind = "serial"
+    workers = 1
+
+    def results(self, tasks: Sequence[Task]) -> Iterator[tuple[Task, dict]]:
+        for task in tasks:
+            yield task, run_task(task)
+
+    def close(self, *, kill: bool = False) -> None:
+        pass
+
+    def describe(self) -> dict:
+        return {"kind": self.kind, "workers": 1}
+
+
+# --------------------------------------------------------------------------------------------------
+# local process pool
+
+
+def _watch_parent(parent: int) -> None:
+    while True:
+        time.sleep(0.5)
+        if os.getppid() != parent:
+            os._exit(1)
+
+
+def _pool_init(threads: int, parent: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="parent-watch").start()
+    from claims.environment import configure_worker
+
+    configure_worker(threads)
+
+
+class PoolExecutor:
+    """A spawn-context process pool of ``workers`` processes on this machine."""
+
+    kind = "pool"
+
+    def __init__(self, workers: int, threads: int) -> None:
+        self.workers = int(workers)
+        self.threads = int(threads)
+        self._executor: cf.ProcessPoolExecutor | None = None
+        self._lost: dict[str, int] = {}
+
+    def _new(self) -> cf.ProcessPoolExecutor:
+        return cf.ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                      initializer=_pool_init, initargs=(self.threads, os.getpid()))
+
+    def results(self, tasks: Sequence[Task]) -> Iterator[tuple[Task, dict]]:
+        queue: deque[Task] = deque(tasks)
+        suspects: deque[Task] = deque()  # cells in flight when a worker died: rerun one at a time
+        running: dict[cf.Future, Task] = {}
+        self._executor = self._new()
+        while queue or suspects or running:
+            if suspects:
+                if not running:
+                    task = suspects.popleft()
+                    running[self._executor.submit(run_task, task)] = task
+            else:
+                while queue and len(running) < 2 * self.workers:
+                    task = queue.popleft()
+                    running[self._executor.submit(run_task, task)] = task
+            done, _ = cf.wait(list(running), return_when=cf.FIRST_COMPLETED)
+            broken = False
+            for fut in done:
+                task = running.pop(fut)
+                try:
+                    record = fut.result()
+                except cf.process.BrokenProcessPool:
+                    broken = True
+                    running[fut] = task  # lost with the pool, handled below
+                    continue
+                except Exception as exc:  # the task could not be pickled, or the worker raised
+                    record = _lost_record(task, f"worker failed: {type(exc).__name__}: {exc}")
+                yield task, record
+            if broken:  # a worker died (e.g. killed for memory): every cell in flight is lost
+                lost = list(running.values())
+                running.clear()
+                self._terminate(self._executor, kill=True)
+                for task in lost:
+                    # alone in the pool, a lost cell is the one that killed its worker
+                    n = self._lost[task.key] = self._lost.get(task.key, 0) + (1 if len(lost) == 1 else 0)
+                    if n >= WORKER_LOST_LIMIT:
+                        yield task, _lost_record(task, f"the cell killed its worker {n} times (e.g. killed "
+                                                       f"for memory); recorded as error")
+                    else:
+                        suspects.append(task)
+                self._executor = self._new()
+
+    def _terminate(self, executor: cf.ProcessPoolExecutor, *, kill: bool) -> None:
+        processes = list((getattr(executor, "_processes", None) or {}).values())
+        executor.shutdown(wait=False, cancel_futures=True)
+        for proc in processes:
+            if proc.is_alive():
+                (proc.kill if kill else proc.terminate)()
+        deadline = time.monotonic() + 3.0
+        for proc in processes:
+            proc.join(timeout=max(0.0, deadline - time.monotonic()))
+            if proc.is_alive():
+                proc.kill()
+                proc.join(timeout=1.0)
+
+    def close(self, *, kill: bool = False) -> None:
+        if self._executor is not None:
+            self._terminate(self._executor, kill=kill)
+            self._executor = None
+
+    def describe(self) -> dict:
+        return {"kind": self.kind, "workers": self.workers, "threads_per_worker": self.threads}
+
+
+# --------------------------------------------------------------------------------------------------
+# Dask distributed
+
+
+class DaskExecutor:
+    """``distributed``: a LocalCluster of ``local_workers`` processes, or the scheduler at ``address``."""
+
+    kind = "dask"
+
+    def __init__(self, *, local_workers: int | None = None, address: str | None = None,
+                 threads: int | None = None) -> None:
+        if (local_workers is None) == (address is None):
+            raise ValueError("DaskExecutor needs exactly one of local_workers and address")
+        try:
+            import dask
+            from distributed import Client, LocalCluster
+        except ImportError as exc:  # pragma: no cover - dask is a dependency
+            raise ValueError(f"the Dask executor needs dask.distributed: {exc}") from exc
+        self.address = address
+        self.cluster = None
+        if local_workers is not None:
+            self.workers = int(local_workers)
+            self.threads = threads
+            dask.config.set({"distributed.scheduler.allowed-failures": WORKER_LOST_LIMIT - 1,
+                             "distributed.worker.daemon": False,
+                             "distributed.admin.tick.limit": "10s"})
+            self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
+                                        host="127.0.0.1", dashboard_address=None,
+                                        resources=self._local_resources(), silence_logs=40)
+            self.client = Client(self.cluster)
+        else:
+            self.client = Client(address, timeout="30s")
+            info = self.client.scheduler_info()
+            self.workers = len(info.get("workers", {}))
+            self.threads = threads
+        self._futures: list = []
+
+    @staticmethod
+    def _local_resources() -> dict | None:
+        try:
+            import torch
+
+            return {"GPU": 1} if torch.cuda.is_available() else None
+        except Exception:
+            return None
+
+    def worker_pids(self) -> list[int]:
+        """PIDs of the worker processes (for tests that kill one)."""
+        return list(self.client.run(os.getpid).values())
+
+    def results(self, tasks: Sequence[Task]) -> Iterator[tuple[Task, dict]]:
+        from distributed import as_completed
+
+        by_future: dict[Any, Task] = {}
+        for task in tasks:
+            gpu = task.device.startswith("cuda")
+            fut = self.client.submit(run_task, task, key=f"cell-{task.claim_id}-{abs(hash(task.key))}-{id(task)}",
+                                     pure=False, priority=int(task.cost * 1000),
+                                     resources={"GPU": 1} if gpu else None)
+            by_future[fut] = task
+        self._futures = list(by_future)
+        for fut in as_completed(self._futures):
+            task = by_future[fut]
+            try:
+                record = fut.result()
+            except Exception as exc:
+                name = type(exc).__name__
+                why = ("the cell killed its worker twice" if name == "KilledWorker"
+                       else f"worker failed: {name}: {exc}")
+                record = _lost_record(task, why)
+            yield task, record
+
+    def close(self, *, kill: bool = False) -> None:
+        try:
+            if self._futures:
+                self.client.cancel(self._futures, force=True)
+        except Exception:
+            pass
+        try:
+            self.client.close(timeout=5)
+        except Exception:
+            pass
+        if self.cluster is not None:
+            try:
+                self.cluster.close(timeout=5)
+            except Exception:
+                pass
+            self.cluster = None
+
+    def describe(self) -> dict:
+        out = {"kind": self.kind, "workers": self.workers}
+        out["address"] = self.address or "LocalCluster (127.0.0.1)"
+        return out
+
+
+def make_executor(*, workers: int = 1, dask_local: int | None = None, scheduler: str | None = None,
+                  threads: int | None = None) -> Executor:
+    """The executor for the run's flags: ``scheduler`` > ``dask_local`` > ``workers`` (1: serial)."""
+    from claims.environment import threads_per_worker
+
+    if scheduler is not None:
+        return DaskExecutor(address=scheduler, threads=threads)
+    if dask_local is not None:
+        return DaskExecutor(local_workers=dask_local, threads=threads or threads_per_worker(dask_local))
+    if workers > 1:
+        return PoolExecutor(workers, threads or threads_per_worker(workers))
+    return SerialExecutor()
