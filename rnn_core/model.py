@@ -142,26 +142,42 @@ def _check_activation(activation: str) -> str:
     return activation
 
 
+def _relu_mask(grad: torch.Tensor, h: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """out = grad * 1[h > 0] in one fused pass (relu's backward; ``out`` may alias ``grad``).
+
+    With h = relu(g) (or h = g), 1[h > 0] = 1[g > 0] = relu'(g) with relu'(0) = 0, so the mask can be
+    read from the hidden state and the pre-activation need not be stored.
+    """
+    return torch.ops.aten.threshold_backward.grad_input(grad, h, 0, grad_input=out)
+
+
+def _activate_(x: torch.Tensor, activation: str) -> torch.Tensor:
+    """x <- act(x) in place: relu(x) = max(x, 0), or the step 1[x > 0] (in x's dtype)."""
+    return x.relu_() if activation == "relu" else x.gt_(0)
+
+
 def forward(p: RNNParams, X, *, activation: str = "relu") -> Forward:
     """Run the RNN on a batch X of shape (n, L, d); see :class:`Forward` for what is returned.
 
     ``activation="step"`` (h = 1[g > 0]) is the discontinuous activation of the PERT negative control.
+    The input projections A X_l for all l are one matmul written straight into g; step l adds
+    W h_{l-1} in place (step 1 has h_0 = 0 and needs no matmul).
     """
     _check_activation(activation)
     X = as_sequences(X, "X", d=p.d, device=p.device, dtype=p.dtype)
     n, L, _ = X.shape
     m = p.m
-    # All input projections A X_l in one matmul; the recurrence is the only sequential part.
-    U = torch.matmul(X.transpose(0, 1), p.A.T)  # (L, n, m), time-major
-    h = torch.zeros((L + 1, n, m), device=p.device, dtype=p.dtype)
-    g = torch.empty((L, n, m), device=p.device, dtype=p.dtype)
+    g = torch.matmul(X.transpose(0, 1), p.A.T).contiguous()  # (L, n, m): A X_l, time-major
+    h = torch.empty((L + 1, n, m), device=p.device, dtype=p.dtype)
+    h[0].zero_()
     Wt = p.W.T
     for l in range(L):
-        torch.addmm(U[l], h[l], Wt, out=g[l])
+        if l > 0:
+            g[l].addmm_(h[l], Wt)  # g_l = A X_l + W h_{l-1}
         if activation == "relu":
             torch.clamp_min(g[l], 0.0, out=h[l + 1])
         else:
-            h[l + 1] = (g[l] > 0).to(p.dtype)
+            torch.gt(g[l], 0, out=h[l + 1])
     out = h[L] @ p.B
     return Forward(h_tm=h, g_tm=g, out=out, activation=activation)
 
@@ -183,12 +199,84 @@ def backward_deltas_tm(p: RNNParams, fw: Forward) -> torch.Tensor:
     if fw.activation == "step":
         deltas.zero_()
         return deltas
-    torch.mul(g[L - 1] > 0, p.B, out=deltas[L - 1])
+    _relu_mask(p.B.expand_as(g[L - 1]), g[L - 1], deltas[L - 1])
     for l in range(L - 2, -1, -1):
-        # (W^T delta)_j = sum_i W_ij delta_i, i.e. delta @ W in row-vector form.
+        # (W^T delta)_j = sum_i W_ij delta_i, i.e. delta @ W in row-vector form; then the mask, in place.
         torch.mm(deltas[l + 1], p.W, out=deltas[l])
-        deltas[l].mul_(g[l] > 0)
+        _relu_mask(deltas[l], g[l], deltas[l])
     return deltas
+
+
+@dataclass
+class _FeatureBuffers:
+    """Storage of the fast feature pass, batch-major so that each sequence's steps are adjacent rows.
+
+    Hp (n, L-1, m): Hp[:, k] = h_{k+1} (k = 0..L-2); hL (n, m) = h_L; D (n, L-1, m): D[:, k] = delta_{k+2}.
+    Hp and hL share one allocation (hL right after Hp), so the recurrence writes every h_l in place.
+    Flattened, Hp and D are the (n (L-1), m) row stacks whose Grams give the NTK and whose product
+    D^T Hp gives the training gradient. Reused across the steps of a training run.
+    """
+
+    Hp: torch.Tensor
+    hL: torch.Tensor
+    D: torch.Tensor
+
+    @staticmethod
+    def allocate(n: int, L: int, m: int, device, dtype) -> "_FeatureBuffers":
+        store = torch.empty(n * L * m, device=device, dtype=dtype)
+        Hp = store[: n * (L - 1) * m].view(n, L - 1, m)
+        hL = store[n * (L - 1) * m :].view(n, m)
+        D = torch.empty((n, L - 1, m), device=device, dtype=dtype)
+        return _FeatureBuffers(Hp=Hp, hL=hL, D=D)
+
+    def h(self, l: int) -> torch.Tensor:
+        """h_l for l = 1..L as an (n, m) view (rows strided by (L-1) m for l < L)."""
+        return self.hL if l == self.Hp.shape[1] + 1 else self.Hp[:, l - 1]
+
+
+def _forward_into(p: RNNParams, X: torch.Tensor, buf: _FeatureBuffers, activation: str = "relu") -> torch.Tensor:
+    """Hidden states h_1..h_L into ``buf`` (pre-activations are overwritten in place); returns f(x) = B h_L.
+
+    X: a validated (n, L, d) tensor on p's device and dtype. Step l: h_l <- act(A X_l + W h_{l-1}) with
+    A X_l written first (one matmul for all steps) and W h_{l-1} added in place by addmm_.
+    """
+    n, L, d = X.shape
+    Lp = L - 1
+    # One 2-D matmul per buffer (a batched matmul with K = d is several times slower on the CPU).
+    if Lp > 0:
+        torch.mm(X[:, :Lp].reshape(n * Lp, d), p.A.T, out=buf.Hp.view(n * Lp, -1))
+    torch.mm(X[:, Lp], p.A.T, out=buf.hL)
+    Wt = p.W.T
+    prev = None
+    for l in range(1, L + 1):
+        cur = buf.h(l)
+        if prev is not None:
+            cur.addmm_(prev, Wt)
+        _activate_(cur, activation)
+        prev = cur
+    return torch.mv(buf.hL, p.B)
+
+
+def _backward_into(p: RNNParams, buf: _FeatureBuffers, activation: str = "relu", scale: torch.Tensor | None = None) -> None:
+    """delta_L..delta_2 into buf.D from the hidden states in ``buf`` (masks 1[h_l > 0]).
+
+    delta_L = D_L B^T (times scale_i for sequence i when ``scale`` is given: the backward pass is
+    linear, so this yields r_i delta_l(x_i) at every l), delta_l = D_l W^T delta_{l+1}. delta_1 is
+    never formed: it multiplies h_0 = 0 in every use. The step activation has every delta 0.
+    """
+    n, Lp, m = buf.D.shape
+    if Lp == 0:
+        return
+    if activation == "step":
+        buf.D.zero_()
+        return
+    last = buf.D[:, Lp - 1]
+    top = p.B.expand(n, m) if scale is None else torch.outer(scale, p.B)
+    _relu_mask(top, buf.hL, last)
+    for k in range(Lp - 2, -1, -1):  # D[:, k] = delta_{k+2} = D_{k+2} W^T delta_{k+3}
+        cur = buf.D[:, k]
+        torch.mm(buf.D[:, k + 1], p.W, out=cur)
+        _relu_mask(cur, buf.Hp[:, k + 1], cur)
 
 
 def output(p: RNNParams, X, *, activation: str = "relu") -> torch.Tensor:

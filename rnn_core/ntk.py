@@ -24,13 +24,18 @@ import enum
 import torch
 
 from rnn_core._checks import as_sequences, check_pair
-from rnn_core.model import RNNParams, backward_deltas_tm, forward
+from rnn_core.model import RNNParams, _backward_into, _check_activation, _FeatureBuffers, _forward_into
 
-__all__ = ["NTKImplementation", "empirical_ntk", "empirical_ntk_reference", "ntk_features"]
+__all__ = ["NTKImplementation", "empirical_ntk", "empirical_ntk_reference", "gram_kernel", "ntk_features"]
 
-# Target rows (c * (L-1)) of one Gram block: large enough for BLAS efficiency, small enough that the
-# (rows x rows) products of a block stay a few MiB.
-_BLOCK_ROWS = 512
+# Gram step blocking (chosen by measurement on the CPU, see benchmarks.peak): a row panel holds about
+# _PANEL_ROWS rows (whole sequences: c = max(1, _PANEL_ROWS // (L-1)) of them) and is multiplied against
+# at most _PANEL_COLS rows at a time, so the two (rows x cols) Gram panels stay a few MiB while each
+# matmul is large enough for BLAS to run near its peak. On CUDA the cost is launches: much larger panels.
+_PANEL_ROWS = 256
+_PANEL_COLS = 4096
+_CUDA_PANEL_ROWS = 4096
+_CUDA_PANEL_COLS = 32768
 
 
 class NTKImplementation(enum.Enum):
@@ -41,55 +46,99 @@ class NTKImplementation(enum.Enum):
     NTK_VECTOR_PRODUCTS = "ntk_vector_products"
 
 
+def _features(p: RNNParams, X: torch.Tensor, activation: str) -> _FeatureBuffers:
+    n, L, _ = X.shape
+    buf = _FeatureBuffers.allocate(n, L, p.m, p.device, p.dtype)
+    _forward_into(p, X, buf, activation)
+    _backward_into(p, buf, activation)
+    return buf
+
+
 def ntk_features(p: RNNParams, X, *, activation: str = "relu") -> tuple[torch.Tensor, torch.Tensor]:
     """The per-step factors of grad_W f: deltas and previous hidden states for l = 2..L.
 
     Returns (D, Hp), both (n, L-1, m) and contiguous, with D[:, k] = delta_{k+2} and Hp[:, k] = h_{k+1},
     so grad_W f(x_i) = sum_k D[i, k] Hp[i, k]^T.
     """
-    fw = forward(p, X, activation=activation)
-    deltas = backward_deltas_tm(p, fw)
-    D = deltas[1:].transpose(0, 1).contiguous()
-    Hp = fw.h_tm[1:-1].transpose(0, 1).contiguous()
-    return D, Hp
+    _check_activation(activation)
+    X = as_sequences(X, "X", d=p.d, device=p.device, dtype=p.dtype)
+    buf = _features(p, X, activation)
+    return buf.D, buf.Hp
 
 
-def _block_kernel(Da, Ha, Db, Hb, m: int) -> torch.Tensor:
-    """sum over the L x L blocks of (Da Db^T) * (Ha Hb^T), divided by m, in float64."""
-    ca, Lp, _ = Da.shape
-    cb = Db.shape[0]
-    Gd = Da.reshape(ca * Lp, m) @ Db.reshape(cb * Lp, m).T
-    Gh = Ha.reshape(ca * Lp, m) @ Hb.reshape(cb * Lp, m).T
-    if Gd.dtype != torch.float64:
-        Gd, Gh = Gd.double(), Gh.double()
-    Gd.mul_(Gh)
-    return Gd.view(ca, Lp, cb, Lp).sum(dim=(1, 3)).div_(m)
+def _panel_sizes(device: torch.device, Lp: int) -> tuple[int, int]:
+    """(sequences per row panel, sequences per column block) for features with Lp = L-1 steps."""
+    rows, cols = (_CUDA_PANEL_ROWS, _CUDA_PANEL_COLS) if device.type == "cuda" else (_PANEL_ROWS, _PANEL_COLS)
+    return max(1, rows // Lp), max(1, cols // Lp)
+
+
+def gram_kernel(
+    D: torch.Tensor,
+    Hp: torch.Tensor,
+    D2: torch.Tensor | None,
+    Hp2: torch.Tensor | None,
+    m: int,
+    *,
+    gram_dtype: torch.dtype | None = None,
+) -> torch.Tensor:
+    """(1/m) sum_{k, k'} <D[i, k], D2[j, k']> <Hp[i, k], Hp2[j, k']>: the Gram step of the NTK, float64.
+
+    D, Hp: (n, L', m) contiguous features (as from :func:`ntk_features`); D2 = Hp2 = None means the
+    second argument is the first, and then only the panels on and above the block diagonal are
+    computed and the result is made exactly symmetric by mirroring its upper triangle.
+
+    Flattened to (n L', m) row stacks, the two Grams G_D = D D2^T and G_H = Hp Hp2^T are formed one
+    row panel of c whole sequences at a time (against column blocks of whole sequences), multiplied
+    elementwise in float64 and summed over each L' x L' block. ``gram_dtype`` is the dtype of the
+    Gram matmuls: the features' dtype by default (float32 features give float32 Grams, converted to
+    float64 before the product); float64 upcasts float32 features first (more accurate, slower).
+    """
+    sym = D2 is None
+    if sym:
+        D2, Hp2 = D, Hp
+    n, Lp, _ = D.shape
+    n2 = D2.shape[0]
+    H = torch.zeros((n, n2), device=D.device, dtype=torch.float64)
+    if Lp == 0:
+        return H
+    gdt = D.dtype if gram_dtype is None else gram_dtype
+    if gdt != D.dtype:
+        D, Hp = D.to(gdt), Hp.to(gdt)
+        D2, Hp2 = (D, Hp) if sym else (D2.to(gdt), Hp2.to(gdt))
+    Df, Hf = D.reshape(n * Lp, m), Hp.reshape(n * Lp, m)
+    D2f, H2f = D2.reshape(n2 * Lp, m), Hp2.reshape(n2 * Lp, m)
+    c, cc = _panel_sizes(D.device, Lp)
+    gd_buf = torch.empty(c * Lp * cc * Lp, device=D.device, dtype=gdt)
+    gh_buf = torch.empty_like(gd_buf)
+    for a in range(0, n, c):
+        a1 = min(n, a + c)
+        rows = slice(a * Lp, a1 * Lp)
+        # X2 = X: the panel's columns start at its own first sequence (upper block triangle).
+        for b in range(a if sym else 0, n2, cc):
+            b1 = min(n2, b + cc)
+            cols = slice(b * Lp, b1 * Lp)
+            shape = ((a1 - a) * Lp, (b1 - b) * Lp)
+            Gd = torch.mm(Df[rows], D2f[cols].T, out=gd_buf[: shape[0] * shape[1]].view(shape))
+            Gh = torch.mm(Hf[rows], H2f[cols].T, out=gh_buf[: shape[0] * shape[1]].view(shape))
+            if gdt != torch.float64:
+                Gd, Gh = Gd.double(), Gh.double()
+            Gd.mul_(Gh)
+            # block sums: over k' (contiguous) first, then over k
+            H[a:a1, b:b1] = Gd.view(shape[0], b1 - b, Lp).sum(dim=2).view(a1 - a, Lp, b1 - b).sum(dim=1)
+    if sym:
+        upper = torch.triu(H)
+        H = upper.add_(torch.triu(H, diagonal=1).T)
+    return H.div_(m)
 
 
 def _structured(p: RNNParams, X: torch.Tensor, X2: torch.Tensor | None, activation: str) -> torch.Tensor:
     n, L, _ = X.shape
     n2 = n if X2 is None else X2.shape[0]
-    H = torch.zeros((n, n2), device=p.device, dtype=torch.float64)
     if L < 2:  # h_0 = 0: W never acts on a length-1 sequence.
-        return H
-    m = p.m
-    D, Hp = ntk_features(p, X, activation=activation)
-    if X2 is None:
-        D2, Hp2 = D, Hp
-    else:
-        D2, Hp2 = ntk_features(p, X2, activation=activation)
-    c = max(1, _BLOCK_ROWS // (L - 1))
-    for a in range(0, n, c):
-        a1 = min(n, a + c)
-        # When X2 is X the kernel is symmetric: compute the upper block triangle and mirror it.
-        start = a if X2 is None else 0
-        for b in range(start, n2, c):
-            b1 = min(n2, b + c)
-            blk = _block_kernel(D[a:a1], Hp[a:a1], D2[b:b1], Hp2[b:b1], m)
-            H[a:a1, b:b1] = blk
-            if X2 is None and b != a:
-                H[b:b1, a:a1] = blk.T
-    return H
+        return torch.zeros((n, n2), device=p.device, dtype=torch.float64)
+    buf = _features(p, X, activation)
+    buf2 = None if X2 is None else _features(p, X2, activation)
+    return gram_kernel(buf.D, buf.Hp, None if buf2 is None else buf2.D, None if buf2 is None else buf2.Hp, p.m)
 
 
 def _functional_output(W: torch.Tensor, A: torch.Tensor, B: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -153,6 +202,7 @@ def empirical_ntk(
     if X2 is not None:
         X2 = as_sequences(X2, "X2", d=p.d, device=p.device, dtype=p.dtype)
         check_pair(X, X2)
+    _check_activation(activation)
     if impl is NTKImplementation.STRUCTURED:
         return _structured(p, X, X2, activation)
     if activation != "relu":

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from rnn_core._checks import as_sequences, check_positive_int
-from rnn_core.model import RNNParams, backward_deltas_tm, forward
+from rnn_core.model import RNNParams, _backward_into, _FeatureBuffers, _forward_into, forward
 from rnn_core.ntk import empirical_ntk
 
 __all__ = ["TrainResult", "train_gd", "predict_centered", "loss_gradient", "default_eta", "lambda_max"]
@@ -108,23 +108,18 @@ def _labels(y, n: int, device, dtype) -> torch.Tensor:
 def loss_gradient(p: RNNParams, X: torch.Tensor, y: torch.Tensor, f0: torch.Tensor):
     """(loss, grad, residual) at W = p.W for the centered squared loss; tensors stay on the device.
 
-    loss = (1/2) ||r||^2 with r = f(W, X) - f0 - y; grad = sum_i r_i sum_{l>=2} delta_l(x_i) h_{l-1}(x_i)^T.
+    loss = (1/2) ||r||^2 with r = f(W, X) - f0 - y; grad = sum_i r_i sum_{l>=2} delta_l(x_i) h_{l-1}(x_i)^T,
+    one (m, (L-1) n) x ((L-1) n, m) matmul of the residual-scaled deltas against the hidden states.
     X must already be a validated (n, L, d) tensor on p's device and dtype.
     """
-    fw = forward(p, X)
-    r = fw.out - f0 - y
-    return 0.5 * (r @ r), _grad_from(p, fw, r), r
-
-
-def _grad_from(p: RNNParams, fw, r: torch.Tensor) -> torch.Tensor:
-    """sum_i r_i sum_{l>=2} delta_l(x_i) h_{l-1}(x_i)^T as one (m, (L-1) n) x ((L-1) n, m) matmul."""
-    deltas = backward_deltas_tm(p, fw)  # (L, n, m), deltas[l-1] = delta_l
-    L, n, m = deltas.shape
+    n, L, _ = X.shape
+    buf = _FeatureBuffers.allocate(n, L, p.m, p.device, p.dtype)
+    r = _forward_into(p, X, buf) - f0 - y
     if L == 1:
-        return torch.zeros_like(p.W)  # h_0 = 0: W does not act on a length-1 sequence
-    weighted = (deltas[1:] * r[None, :, None]).reshape((L - 1) * n, m)
-    hidden = fw.h_tm[1:L].reshape((L - 1) * n, m)  # h_{l-1} for l = 2..L
-    return weighted.T @ hidden
+        return 0.5 * (r @ r), torch.zeros_like(p.W), r  # h_0 = 0: W does not act on a length-1 sequence
+    _backward_into(p, buf, scale=r)
+    grad = buf.D.view(-1, p.m).T @ buf.Hp.view(-1, p.m)
+    return 0.5 * (r @ r), grad, r
 
 
 def _check_real(value, name: str, *, positive: bool) -> float:
@@ -173,8 +168,14 @@ def train_gd(
     eta = _check_real(eta, "eta", positive=True)
 
     W0 = p.W
-    f0 = forward(p, X).out
     W = W0.clone()
+    L = X.shape[1]
+    m = p.m
+    # One set of buffers for the whole run: every step overwrites the hidden states and deltas in place.
+    buf = _FeatureBuffers.allocate(n, L, m, p.device, p.dtype)
+    f0 = _forward_into(p, X, buf).clone()
+    Dflat = buf.D.view(n * (L - 1), m)
+    Hflat = buf.Hp.view(n * (L - 1), m)
     losses: list[float] = []
     dists: list[float] = []
     ts: list[int] = []
@@ -183,8 +184,7 @@ def train_gd(
     t = 0
     while True:
         cur = p.with_W(W)
-        fw = forward(cur, X)
-        r = fw.out - f0 - yt
+        r = _forward_into(cur, X, buf).sub_(f0).sub_(yt)
         loss = 0.5 * (r @ r)
         if t % record_every == 0 or t == steps:
             # the one host sync per recorded step: loss and distance travel together
@@ -202,7 +202,11 @@ def train_gd(
                 break
         if t == steps:
             break
-        W.sub_(_grad_from(cur, fw, r), alpha=eta)
+        if L >= 2:  # h_0 = 0: W does not act on a length-1 sequence, the gradient is 0
+            # deltas scaled by the residual (backward is linear in delta_L), then
+            # W <- W - eta sum_{i, l >= 2} r_i delta_l(x_i) h_{l-1}(x_i)^T as one fused addmm_
+            _backward_into(cur, buf, scale=r)
+            W.addmm_(Dflat.T, Hflat, alpha=-eta)
         t += 1
 
     drift = None

@@ -28,8 +28,9 @@ def test_structured_ntk_blocking_matches_straightforward(monkeypatch, n, L, m):
     X, X2 = _unit(n, L, 3, 0), _unit(n + 2, L, 3, 1)
     p = rnn_core.init_params(m, 3, seed=2)
     ref = straightforward_ntk(p, X)
-    # Tiny blocks force many off-diagonal blocks and the mirrored lower triangle.
-    monkeypatch.setattr(ntk_mod, "_BLOCK_ROWS", L - 1)
+    # Tiny panels (one sequence by two) force many off-diagonal blocks and the mirrored lower triangle.
+    monkeypatch.setattr(ntk_mod, "_PANEL_ROWS", L - 1)
+    monkeypatch.setattr(ntk_mod, "_PANEL_COLS", 2 * (L - 1))
     blocked = rnn_core.empirical_ntk(p, X)
     blocked_x2 = rnn_core.empirical_ntk(p, X, X2)
     monkeypatch.undo()
