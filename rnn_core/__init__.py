@@ -8,6 +8,10 @@ and training. Free of pytest and hypothesis. Kernels, eigenvalues and solves are
     p = rnn_core.init_params(m, d, seed=0, device="cpu", dtype=torch.float64)
     H = rnn_core.empirical_ntk(p, X, X2=None)     # (n, n2), normalized by 1/m, W trained
     K = rnn_core.infinite_ntk(X, X2=None)         # (n, n2), H_inf of SPEC section 2
+    S = rnn_core.perturbation_statistics(p, X, omega, R=R)  # W' = W + omega R: r_h, flips, r_g, first order
+
+Straightforward versions of the fast paths (tests and benchmarks compare against them) live in
+rnn_core.reference.
 """
 
 from rnn_core._device import resolve_device
@@ -31,11 +35,20 @@ from rnn_core.linalg import (
     scale_free_quadratic_form,
 )
 from rnn_core.ntk import NTKImplementation, empirical_ntk, empirical_ntk_reference
+from rnn_core.perturb import (
+    PerturbationStats,
+    PerturbedPass,
+    gradient_top_singular,
+    perturbation_statistics,
+    perturbed_pass,
+)
 from rnn_core.targets import Standardizer, make_target
 from rnn_core.train import TrainResult, predict_centered, train_gd
 
 __all__ = [
     "Forward",
+    "PerturbationStats",
+    "PerturbedPass",
     "Recipe",
     "Standardizer",
     "TargetSpec",
@@ -59,11 +72,14 @@ __all__ = [
     "empirical_ntk",
     "empirical_ntk_reference",
     "forward",
+    "gradient_top_singular",
     "infinite_ntk",
     "infinite_ntk_diag",
     "init_params",
     "nngp_kernel",
     "output",
     "per_example_grad_W",
+    "perturbation_statistics",
+    "perturbed_pass",
     "resolve_device",
 ]
