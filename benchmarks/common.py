@@ -9,6 +9,7 @@ import platform
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,14 @@ from typing import Callable
 
 import torch
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
+#: where run files go when the user names no folder: under the working directory, never inside the package
+DEFAULT_OUT = Path("benchmark-results")
+
+
+def add_out_argument(ap: argparse.ArgumentParser) -> None:
+    """``--out DIR``: the folder that receives the numbered run files (default ./benchmark-results)."""
+    ap.add_argument("--out", type=Path, default=DEFAULT_OUT, metavar="DIR",
+                    help="folder for the numbered JSON run files (default: ./benchmark-results)")
 
 
 def size_tuple(arity: int, names: str):
@@ -80,7 +88,9 @@ def peak_memory_in_subprocess(module: str, args: list[str], timeout_s: float) ->
     """
     cmd = [sys.executable, "-m", module, *args]
     try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, check=True)
+        # from the checkout root, where the (not installed) benchmarks package is importable
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, check=True,
+                             cwd=Path(__file__).resolve().parents[1])
     except subprocess.TimeoutExpired:
         return None
     except subprocess.CalledProcessError as exc:
@@ -134,17 +144,48 @@ class Table:
         return "| " + " | ".join(str(c) for c in row) + " |"
 
 
-def save_run(tables: list[Table], device: torch.device) -> Path:
-    """Write the tables with machine and commit info to benchmarks/results/NNNN_<commit>.json."""
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+def atomic_write_text(path: Path, text: str, *, exclusive: bool = False) -> None:
+    """Write ``text`` to ``path`` atomically: a unique temporary file in the same folder, fsync, then
+    os.replace (or, with ``exclusive``, os.link, which raises FileExistsError when ``path`` exists).
+
+    Readers see either no file / the old file or the complete new one; two writers never share a
+    temporary name. (To be replaced by the shared writer, claims.schema.atomic_write_json, once it exists.)
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if exclusive:
+            os.link(tmp, path)
+        else:
+            os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def save_run(tables: list[Table], device: torch.device, out_dir: Path | str = DEFAULT_OUT) -> Path:
+    """Write the tables with machine and commit info to OUT_DIR/NNNN_<commit>.json (OUT_DIR is created).
+
+    The number is one more than the largest already there; if another run takes that name first, the
+    next free number is used (the file appears complete or not at all).
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
     info = machine_info(device)
-    number = 1 + max((int(p.name[:4]) for p in RESULTS_DIR.glob("[0-9][0-9][0-9][0-9]_*.json")), default=0)
-    path = RESULTS_DIR / f"{number:04d}_{(info['git_commit'] or 'nocommit')[:8]}.json"
     payload = {"machine": info, "tables": [{"title": t.title, "columns": t.columns, "rows": t.rows} for t in tables]}
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(payload, indent=2, default=str))
-    os.replace(tmp, path)
-    return path
+    text = json.dumps(payload, indent=2, default=str)
+    number = 1 + max((int(p.name[:4]) for p in out_dir.glob("[0-9][0-9][0-9][0-9]_*.json")), default=0)
+    while True:
+        path = out_dir / f"{number:04d}_{(info['git_commit'] or 'nocommit')[:8]}.json"
+        try:
+            atomic_write_text(path, text, exclusive=True)
+            return path
+        except FileExistsError:
+            number += 1
 
 
 def fmt_s(x: float | None) -> str:

@@ -17,7 +17,7 @@ import torch
 
 import rnn_core
 from benchmarks.common import (
-    Table, best_time, fmt_ratio, fmt_s, peak_memory_in_subprocess, peak_rss_mib, save_run, size_tuple,
+    Table, best_time, fmt_ratio, fmt_s, peak_memory_in_subprocess, peak_rss_mib, add_out_argument, save_run, size_tuple,
 )
 
 DEFAULT_SIZES = [(1024, 16), (2048, 32), (4096, 64)]
@@ -87,6 +87,7 @@ def main(argv=None):
     ap.add_argument("--budget-s", type=float, default=120.0)
     ap.add_argument("--no-memory", action="store_true")
     ap.add_argument("--device", default="auto")
+    add_out_argument(ap)
     ap.add_argument("--probe", nargs=3, metavar=("METHOD", "N", "L"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.probe:
@@ -98,7 +99,7 @@ def main(argv=None):
     sizes = args.sizes or DEFAULT_SIZES
     device = rnn_core.resolve_device(args.device)
     tables = run(sizes, device, args.budget_s, not args.no_memory)
-    print(f"\nsaved {save_run(tables, device)}")
+    print(f"\nsaved {save_run(tables, device, args.out)}")
     return 0
 
 

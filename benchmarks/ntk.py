@@ -23,7 +23,7 @@ from rnn_core.model import backward_deltas, forward
 from rnn_core.ntk import NTKImplementation
 
 from benchmarks.common import (
-    Table, best_time, fmt_ratio, fmt_s, peak_memory_in_subprocess, peak_rss_mib, save_run, size_tuple,
+    Table, best_time, fmt_ratio, fmt_s, peak_memory_in_subprocess, peak_rss_mib, add_out_argument, save_run, size_tuple,
 )
 
 DEFAULT_SIZES = [(16, 8, 256), (32, 16, 512), (64, 32, 1024), (64, 32, 2048)]
@@ -140,6 +140,7 @@ def main(argv=None):
     ap.add_argument("--budget-s", type=float, default=120.0)
     ap.add_argument("--no-memory", action="store_true")
     ap.add_argument("--device", default="auto")
+    add_out_argument(ap)
     ap.add_argument("--probe", nargs=4, metavar=("METHOD", "N", "L", "M"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.probe:
@@ -149,7 +150,7 @@ def main(argv=None):
     sizes = args.sizes or DEFAULT_SIZES
     device = rnn_core.resolve_device(args.device)
     tables = run(sizes, device, args.budget_s, not args.no_memory)
-    print(f"\nsaved {save_run(tables, device)}")
+    print(f"\nsaved {save_run(tables, device, args.out)}")
     return 0
 
 

@@ -15,7 +15,7 @@ import torch
 
 import rnn_core
 from rnn_core.model import forward
-from benchmarks.common import Table, best_time, fmt_ratio, fmt_s, save_run, size_tuple
+from benchmarks.common import Table, best_time, fmt_ratio, fmt_s, add_out_argument, save_run, size_tuple
 
 DEFAULT_SIZES = [(256, 16, 1024)]
 D_IN = 4
@@ -67,11 +67,12 @@ def main(argv=None):
                     help="n,L,m triples")
     ap.add_argument("--budget-s", type=float, default=120.0)
     ap.add_argument("--device", default="auto")
+    add_out_argument(ap)
     args = ap.parse_args(argv)
     sizes = args.sizes or DEFAULT_SIZES
     device = rnn_core.resolve_device(args.device)
     tables = run(sizes, device, args.budget_s)
-    print(f"\nsaved {save_run(tables, device)}")
+    print(f"\nsaved {save_run(tables, device, args.out)}")
     return 0
 
 

@@ -10,7 +10,11 @@ the l = 1 terms vanish and are skipped, so the effective length is L - 1 (for L 
 
 Implementations (cost for n = n2 sequences of length L at width m, flops up to constants):
 - STRUCTURED: forward + backward O(n L m^2), Grams O((nL)^2 m), symmetric half when X2 is X; memory
-  O(n L m + (c L)^2) for a chunk of c sequences.
+  O(n L m) for the features plus two Gram panels of (c L) x (c' L) entries. The feature pass
+  (rnn_core.model._forward_into / _backward_into) writes h_1..h_L and delta_2..delta_L straight into
+  the batch-major (n, L-1, m) row stacks the Grams read: no pre-activations, no copies, the relu'
+  masks read from the hidden states; the Grams are taken one row panel at a time against the
+  columns on and above the block diagonal (see :func:`gram_kernel`).
 - JACOBIAN_CONTRACTION: torch.func ``vmap(jacrev)``: the n m^2 Jacobian, then one contraction. The
   reference for tests; memory O(n m^2).
 - NTK_VECTOR_PRODUCTS: torch.func ``vjp`` / ``jvp`` per column (PyTorch's NTK tutorial, method 2);
@@ -131,14 +135,18 @@ def gram_kernel(
     return H.div_(m)
 
 
-def _structured(p: RNNParams, X: torch.Tensor, X2: torch.Tensor | None, activation: str) -> torch.Tensor:
+def _structured(
+    p: RNNParams, X: torch.Tensor, X2: torch.Tensor | None, activation: str, gram_dtype: torch.dtype | None
+) -> torch.Tensor:
     n, L, _ = X.shape
     n2 = n if X2 is None else X2.shape[0]
     if L < 2:  # h_0 = 0: W never acts on a length-1 sequence.
         return torch.zeros((n, n2), device=p.device, dtype=torch.float64)
     buf = _features(p, X, activation)
     buf2 = None if X2 is None else _features(p, X2, activation)
-    return gram_kernel(buf.D, buf.Hp, None if buf2 is None else buf2.D, None if buf2 is None else buf2.Hp, p.m)
+    return gram_kernel(
+        buf.D, buf.Hp, None if buf2 is None else buf2.D, None if buf2 is None else buf2.Hp, p.m, gram_dtype=gram_dtype
+    )
 
 
 def _functional_output(W: torch.Tensor, A: torch.Tensor, B: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -184,12 +192,15 @@ def empirical_ntk(
     *,
     implementation: NTKImplementation | str = NTKImplementation.STRUCTURED,
     activation: str = "relu",
+    gram_dtype: torch.dtype | None = None,
 ) -> torch.Tensor:
     """H_m(X, X2): the (n, n2) empirical NTK of the W-trained RNN, normalized by 1/m, in float64.
 
     ``X`` and ``X2`` are (n, L, d) tensors or arrays with the same (L, d); ``X2=None`` means X2 = X
     (and the symmetric half is computed once). ``implementation`` picks the algorithm
-    (:class:`NTKImplementation`); all give the same kernel up to rounding.
+    (:class:`NTKImplementation`); all give the same kernel up to rounding. ``gram_dtype``
+    (structured only): the dtype of the Gram matmuls, by default the network's; torch.float64 with a
+    float32 network runs the network in float32 and forms the Grams in float64 (see :func:`gram_kernel`).
     """
     try:
         impl = NTKImplementation(implementation) if isinstance(implementation, str) else implementation
@@ -203,8 +214,12 @@ def empirical_ntk(
         X2 = as_sequences(X2, "X2", d=p.d, device=p.device, dtype=p.dtype)
         check_pair(X, X2)
     _check_activation(activation)
+    if gram_dtype not in (None, torch.float32, torch.float64):
+        raise ValueError(f"gram_dtype must be None, torch.float32 or torch.float64, got {gram_dtype!r}")
     if impl is NTKImplementation.STRUCTURED:
-        return _structured(p, X, X2, activation)
+        return _structured(p, X, X2, activation, gram_dtype)
+    if gram_dtype is not None:
+        raise ValueError(f"gram_dtype applies to the structured implementation only, not {impl.value!r}")
     if activation != "relu":
         raise ValueError(f"implementation {impl.value!r} supports activation='relu' only, got {activation!r}")
     if impl is NTKImplementation.JACOBIAN_CONTRACTION:
