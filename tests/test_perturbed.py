@@ -59,7 +59,9 @@ def _setup(L, m=24, n=3, seed=0, regime="unnormalized"):
     R = R / torch.linalg.matrix_norm(R, ord=2)
     U = torch.randn(6, m, generator=g, dtype=torch.float64)
     V = torch.randn(6, m, generator=g, dtype=torch.float64)
-    U, V = U / U.norm(dim=1, keepdim=True), V / V.norm(dim=1, keepdim=True)
+    # unit V, and U of norm 1..2: ||u v^T||_F = ||u|| is then not always 1
+    U = U / U.norm(dim=1, keepdim=True) * torch.linspace(1.0, 2.0, 6, dtype=torch.float64)[:, None]
+    V = V / V.norm(dim=1, keepdim=True)
     index = torch.tensor([0, 1, 2, 0, 1, 2])
     omega = torch.tensor([1e-3, 3e-2, 0.3, 1e-2, 0.1, 1.0], dtype=torch.float64)
     rank_one = torch.tensor([False, False, False, True, True, True])
