@@ -51,6 +51,7 @@ __all__ = [
     "json_safe",
     "atomic_write_json",
     "atomic_write_text",
+    "atomic_write_bytes",
     "record_path",
     "results_dir_of",
     "write_record",
@@ -160,6 +161,9 @@ class RunMeta(TypedDict, total=False):
 class WriteError(OSError):
     """A file of the results could not be written (full disk, unwritable folder); names the path."""
 
+    def __str__(self) -> str:
+        return str(self.strerror or super().__str__())
+
 
 class LoadedResults(NamedTuple):
     """What :func:`load_results` found: valid records (sorted by claim order, then cell key), the run
@@ -249,16 +253,16 @@ def _file_mode() -> int:
     return 0o666 & ~umask
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` to ``path`` atomically (see the module docstring); :class:`WriteError` names the
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (see the module docstring); :class:`WriteError` names the
     path when the folder is unwritable or the disk is full."""
     path = Path(path)
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f"{_TMP_PREFIX}{os.getpid()}-{path.name}.", dir=path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, _file_mode())
@@ -273,6 +277,11 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
             except OSError:
                 pass
     return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:

@@ -36,22 +36,34 @@ def test_cells_are_well_formed(claim, profile_name):
     assert len(controls) < len(cells)
     for cell in cells:
         assert json.loads(json.dumps(cell)) == cell, f"{claim.id}: cell not JSON-safe: {cell}"
-        assert isinstance(claim.must_hold(cell, profile), bool)
+        answer = claim.must_hold(cell, profile)
+        assert isinstance(answer, (bool, str)) and answer != "", f"{claim.id}: must_hold gives {answer!r}"
         mem = claim.memory_bytes(cell, profile)
         assert isinstance(mem, int) and mem >= 0
+        cost = claim.cost(cell, profile)
+        assert isinstance(cost, (int, float)) and cost > 0, f"{claim.id}: cost {cost!r}"
         assert claim.strategy(cell, profile) is not None
+    assert claim.settings_for(profile) is not None  # every built-in claim knows every built-in profile
     # Profiles differ in scale, so the GPU profiles must not be the smoke grid in disguise.
     if profile_name in ("standard", "full"):
         assert len(cells) >= len(claim.cells(get_profile("smoke")))
 
 
+@pytest.mark.parametrize("profile_name", ["smoke", "quick"])
 @pytest.mark.parametrize("claim", CLAIMS, ids=lambda c: c.id)
-def test_smoke_expects_something_or_says_why(claim):
-    """Claims with must-hold cells in smoke are asserted by `pytest claims`; the rest are findings there."""
-    smoke = get_profile("smoke")
-    must = [c for c in claim.cells(smoke) if not c.get("control") and claim.must_hold(c, smoke)]
-    if claim.id in ("NTK-CONV", "CPLX-NVAR"):
-        # NTK-CONV needs m >= 8192 (docs/SPEC_NOTES.md); CPLX-NVAR's rule is a finding in every profile.
-        assert not must
-    else:
-        assert must, f"{claim.id} asserts nothing in smoke"
+def test_every_claim_asserts_something_in_smoke_and_quick(claim, profile_name):
+    """SPEC: every claim has at least one must-hold cell in smoke and in quick (and controls in both)."""
+    profile = get_profile(profile_name)
+    cells = claim.cells(profile)
+    must = [c for c in cells if not c.get("control") and claim.must_hold(c, profile) is True]
+    assert must, f"{claim.id} asserts nothing in {profile_name}"
+    assert any(c.get("control") for c in cells), f"{claim.id} has no control in {profile_name}"
+
+
+def test_settings_for_an_unknown_profile_is_an_error_naming_the_known_ones():
+    import dataclasses
+
+    odd = dataclasses.replace(get_profile("smoke"), name="odd")
+    for claim in CLAIMS:
+        with pytest.raises(ValueError, match=f"claim {claim.id} has no settings for profile 'odd'; it knows: smoke"):
+            claim.settings_for(odd)

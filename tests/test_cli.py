@@ -1,17 +1,17 @@
-"""The rnnclaims command line, in-process (main) and as a real subprocess (python -m claims)."""
+"""The rnnclaims command line, in-process (main) and as a real subprocess (python -m claims): one-line
+errors with exit 2, exit 3 for I/O and resource failures naming the path, --strict, --seed, guards on
+every recipe that enters."""
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from claims.cli import main
-from claims.store import load_results
+from claims.schema import load_results
 
 ROOT = Path(__file__).resolve().parents[1]
 TOY_ENV = {"RNNCLAIMS_REGISTRY": "tests.toy_claims:TOY", "PYTHONPATH": str(ROOT)}
@@ -28,6 +28,14 @@ def toy_env(monkeypatch):
         monkeypatch.setenv(key, value)
 
 
+def _one_error_line(capsys, needle):
+    """Exactly one error line on stderr (progress lines of a run may precede it), naming ``needle``."""
+    captured = capsys.readouterr()
+    lines = [line for line in captured.err.strip().splitlines() if line.startswith("rnnclaims:")]
+    assert len(lines) == 1 and lines[0].startswith("rnnclaims: error: ") and needle in lines[0], captured.err
+    assert "Traceback" not in captured.err + captured.out
+
+
 @pytest.mark.parametrize(
     "argv,needle",
     [
@@ -35,20 +43,28 @@ def toy_env(monkeypatch):
         (["run", "--profile", "smoke", "--device", "tpu"], "device"),
         (["run", "--profile", "smoke", "--workers", "0"], "--workers must be an integer >= 1"),
         (["run", "--profile", "smoke", "--workers", "two"], "--workers must be an integer >= 1"),
+        (["run", "--profile", "smoke", "--seed", "-1"], "--seed must be an integer >= 0"),
+        (["run", "--profile", "smoke", "--dtype", "float16"], "dtype must be one of auto, float64"),
+        (["run", "--profile", "smoke", "--shard", "4/3"], "--shard must be I/N"),
+        (["run", "--profile", "smoke", "--dask-local", "2", "--workers", "2"], "choose one of"),
         (["run", "--profile", "smoke", "--claims", "TOY-HOLDS,NOPE"], "unknown claim id 'NOPE'; known ids: TOY-HOLDS"),
+        (["run", "--profile", "smoke", "--registry", "nope"], "registry spec"),
+        (["list", "--cost"], "--cost needs --profile"),
         (["reproduce", "NOPE", "--recipe", "{}"], "unknown claim id 'NOPE'"),
         (["reproduce", "TOY-OBJ", "--recipe", "{\"x\": 1, \"seed\": 0}"], "cell is required"),
-        (["report", "/no/such/dir", "--out", "x"], "RESULTS_DIR"),
+        (["reproduce", "TOY-OBJ", "--recipe", "{\"x\": 1, \"seed\": 0}", "--cell", "{}"], "missing parameter(s) L, m"),
+        (["reproduce", "TOY-OBJ", "--recipe", "{\"x\": 1, \"seed\": 0}", "--cell", "{\"m\": 4, \"L\": 2, \"q\": 1}"],
+         "unknown parameter(s) q"),
+        (["report", "/no/such/dir", "--out", "x"], "/no/such/dir"),
+        (["export", "/no/such/dir", "--out", "x"], "/no/such/dir"),
+        (["export", ".", "--format", "xlsx", "--out", "x"], "--format must be csv or parquet"),
         (["frobnicate"], "invalid choice"),
         ([], "required"),
     ],
 )
 def test_bad_input_is_one_line_exit_2(argv, needle, toy_env, capsys):
     assert main(argv) == 2
-    captured = capsys.readouterr()
-    lines = captured.err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("rnnclaims: error: ") and needle in lines[0]
-    assert "Traceback" not in captured.err + captured.out
+    _one_error_line(capsys, needle)
 
 
 def test_subprocess_bad_input_has_no_traceback():
@@ -62,8 +78,12 @@ def test_list(toy_env, capsys):
     assert main(["list", "--json", "--profile", "smoke"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [r["id"] for r in rows][:2] == ["TOY-HOLDS", "TOY-FAILS"] and rows[0]["cells"] == 5
+    assert rows[0]["test"]["test"] == "SPRT" and rows[0]["test"]["budget"] == 20
     assert main(["list"]) == 0
     assert "TOY-RAISES" in capsys.readouterr().out
+    assert main(["list", "--profile", "smoke", "--cost"]) == 0
+    out = capsys.readouterr().out
+    assert "total under smoke" in out and "on one core" in out
 
 
 def test_run_reproduce_and_report(tmp_path, toy_env, capsys):
@@ -73,7 +93,7 @@ def test_run_reproduce_and_report(tmp_path, toy_env, capsys):
     captured = capsys.readouterr()
     assert code == 1  # the TOY-RAISES cell ends in error
     assert "TOY-HOLDS" in captured.out and "cell(s) ended in error" in captured.out
-    assert "[7/7]" in captured.err
+    assert "7 cells (0 resumed" in captured.err
     assert len(load_results(out).records) == 7
     record = out / "results" / "TOY-OBJ" / "L=2__m=4.json"
     assert main(["reproduce", "TOY-OBJ", "--recipe", str(record), "--device", "cpu"]) == 1  # the example fails
@@ -81,27 +101,109 @@ def test_run_reproduce_and_report(tmp_path, toy_env, capsys):
     assert main(["reproduce", "TOY-OBJ", "--recipe", '{"x": 3, "seed": 0}', "--cell", '{"m": 4, "L": 2}']) == 0
 
 
-def test_sigint_keeps_finished_cells_and_rerun_resumes(tmp_path, toy_env, monkeypatch, capsys):
+def test_strict_names_every_disagreeing_cell_and_exits_1(tmp_path, toy_env, capsys):
+    # TOY-HOLDS asserts "holds" at the largest width; --seed draws other recipes but the claim still holds,
+    # so make a must-hold cell fail: TOY-FAILS asserts everywhere (default must_hold) and fails
     out = tmp_path / "run"
-    args = ["run", "--profile", "smoke", "--out", str(out), "--claims", "TOY-SLOW", "--device", "cpu", "--no-report"]
-    proc = subprocess.Popen([sys.executable, "-m", "claims", *args], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, **TOY_ENV, "RNNCLAIMS_TOY_SLEEP": "0.2"})
-    results = out / "results" / "TOY-SLOW"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and len(list(results.glob("*.json"))) < 2:
-        time.sleep(0.1)
-    proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 130, stderr
-    assert "Traceback" not in stderr and "interrupted by signal 2" in stdout
-    loaded = load_results(out)
-    finished = len(loaded.records)
-    assert 2 <= finished < 12 and loaded.invalid == []
-    assert all(r["verdict"] == "holds" for r in loaded.records)
-    assert loaded.run["interrupted"] is True
+    code = main(["run", "--profile", "smoke", "--out", str(out), "--claims", "TOY-HOLDS,TOY-FAILS", "--no-report",
+                 "--strict"])
+    captured = capsys.readouterr()
+    assert code == 1
+    strict = [line for line in captured.err.splitlines() if line.startswith("rnnclaims: strict:")]
+    assert strict == ["rnnclaims: strict: TOY-FAILS L=2__m=64: must hold, does not: fails "
+                      "(H1 accepted (p >= 0.3): 3 of 3 examples failed)"]
+    assert main(["run", "--profile", "smoke", "--out", str(tmp_path / "ok"), "--claims", "TOY-HOLDS",
+                 "--no-report", "--strict"]) == 0
 
-    monkeypatch.setenv("RNNCLAIMS_TOY_SLEEP", "0")
-    assert main(args) == 0  # the same command again, in-process to save a start-up
-    assert f"({12 - finished} run, {finished} resumed)" in capsys.readouterr().out
-    assert len(load_results(out).records) == 12
+
+def test_a_run_refusing_a_folder_of_another_profile_is_exit_2_and_names_both(tmp_path, toy_env, capsys):
+    out = str(tmp_path / "run")
+    assert main(["run", "--profile", "quick", "--out", out, "--claims", "TOY-HOLDS", "--no-report"]) == 0
+    capsys.readouterr()
+    assert main(["run", "--profile", "smoke", "--out", out, "--claims", "TOY-HOLDS", "--no-report"]) == 2
+    _one_error_line(capsys, "profile 'quick'")
+    assert len(load_results(out).records) == 13  # the quick records (12 cells and a control) are all still there
+
+
+@pytest.mark.parametrize("recipe, cell, needle", [
+    ({"n": 10**9, "L": 2, "d": 4}, {"m": 64, "L": 2}, "GiB"),
+    ({"n": 8, "L": 10**7, "d": 4}, {"m": 64, "L": 2}, "GiB"),
+    ({"n": 8, "L": 2, "d": 4}, {"m": 10**9, "L": 2}, "GiB"),
+])
+def test_reproduce_refuses_examples_too_large_for_the_machine(recipe, cell, needle, toy_env, capsys):
+    # defect 6: n = 10^9 allocated 14.9 GiB, L = 10^7 grew to 6 GB, m = 10^9 asked for 8e18 bytes
+    code = main(["reproduce", "TOY-HOLDS", "--recipe", json.dumps({"x": 1, "seed": 0, **recipe}),
+                 "--cell", json.dumps(cell)])
+    assert code == 3
+    _one_error_line(capsys, needle)
+
+
+@pytest.mark.parametrize("cell, needle", [
+    ("{}", "missing parameter(s) L, n, regime"),
+    ('{"n": 8, "L": 2, "regime": "bogus"}', "regime must be one of"),
+])
+def test_reproduce_rejects_cells_the_claim_does_not_have(cell, needle, capsys):
+    # defect 6: `reproduce NTK-PD` with cell {} or a bogus regime was accepted and printed "passes"
+    recipe = json.dumps({"n": 4, "L": 2, "d": 2, "regime": "unit", "directions": "sphere",
+                         "target": {"family": "random", "seed": 0}, "separation_floor": 0.0, "data_seed": 0,
+                         "init_seed": 0, "vocab": 8})
+    assert main(["reproduce", "NTK-PD", "--recipe", recipe, "--cell", cell]) == 2
+    _one_error_line(capsys, needle)
+
+
+def test_an_unwritable_output_is_exit_3_naming_the_path(tmp_path, toy_env, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert main(["run", "--profile", "smoke", "--out", str(blocker / "out"), "--claims", "TOY-HOLDS"]) == 3
+    _one_error_line(capsys, str(blocker))
+
+
+def test_a_full_disk_is_exit_3_naming_the_path(tmp_path, toy_env, capsys, monkeypatch):
+    # defect 7: a full disk exited 2 (bad input) without naming the path
+    from claims import schema
+
+    real = schema.atomic_write_bytes
+
+    def full(path, data):
+        if "TOY-HOLDS" in str(path) and path.name.startswith("L=4"):
+            raise schema.WriteError(28, f"cannot write {path}: No space left on device")
+        return real(path, data)
+
+    monkeypatch.setattr(schema, "atomic_write_bytes", full)
+    assert main(["run", "--profile", "smoke", "--out", str(tmp_path / "o"), "--claims", "TOY-HOLDS"]) == 3
+    _one_error_line(capsys, "No space left on device")
+
+
+def test_a_report_that_fails_to_build_is_a_nonzero_exit(tmp_path, toy_env, capsys, monkeypatch):
+    # defect 7: a report that failed to build (disk full after the records) exited 0
+    from claims import schema
+
+    real = schema.atomic_write_bytes
+
+    def full(path, data):
+        if path.suffix == ".html":
+            raise schema.WriteError(28, f"cannot write {path}: No space left on device")
+        return real(path, data)
+
+    monkeypatch.setattr(schema, "atomic_write_bytes", full)
+    assert main(["run", "--profile", "smoke", "--out", str(tmp_path / "o"), "--claims", "TOY-HOLDS"]) == 3
+    captured = capsys.readouterr()
+    assert "report not built" in captured.err and "No space left" in captured.err
+    assert len(load_results(tmp_path / "o").records) == 5  # the records are kept
+
+
+def test_real_full_disk_on_a_tiny_tmpfs(tmp_path):
+    """A real ENOSPC: a 64 KiB tmpfs (needs root and a private mount namespace: unshare)."""
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    script = (f"mount -t tmpfs -o size=64k tmpfs {mount} && "
+              f"{sys.executable} -m claims run --profile smoke --claims TOY-HOLDS,TOY-SLOW --out {mount}/out --no-report")
+    probe = subprocess.run(["unshare", "-m", "true"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip(f"no private mount namespace here (unshare: {probe.stderr.decode().strip()})")
+    proc = subprocess.run(["unshare", "-m", "sh", "-c", script], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, **TOY_ENV, "RNNCLAIMS_TOY_SLEEP": "0"}, timeout=120)
+    assert proc.returncode == 3, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert lines[-1].startswith("rnnclaims: error: cannot write") and "No space left on device" in lines[-1]
+    assert str(mount) in lines[-1] and "Traceback" not in proc.stderr

@@ -5,7 +5,6 @@ import dataclasses
 import pytest
 
 from claims.profiles import PROFILE_NAMES, REGIMES, Profile, get_profile
-from claims.verdict import decide_verdict
 
 
 def test_names_and_axes_match_spec():
@@ -20,9 +19,29 @@ def test_names_and_axes_match_spec():
 
 
 @pytest.mark.parametrize("name", PROFILE_NAMES)
-def test_enough_examples_to_hold(name):
+def test_the_budget_lets_a_claim_hold_with_two_failures(name):
+    # delta = 0.1: 12 passes in a row hold; with two failures the test needs 23 more passes, which the
+    # smoke budget of 20 cannot give (inconclusive), every other profile can
+    from claims.verdict import TestPlan, sequential_verdict
+
     p = get_profile(name)
-    assert decide_verdict(0, p.examples, 0.1) == "holds"
+    plan = TestPlan.of(0.1, budget=p.examples)
+    assert sequential_verdict([True] * p.examples, plan).verdict == "holds"
+    two = sequential_verdict([False, False] + [True] * p.examples, plan).verdict
+    assert two == ("inconclusive" if name == "smoke" else "holds")
+    assert (p.examples, name) in ((20, "smoke"), (40, "quick"), (60, "standard"), (100, "full"))
+
+
+def test_register_profile():
+    from claims.profiles import PROFILES, register_profile
+
+    tiny = dataclasses.replace(get_profile("smoke"), name="tiny-test", widths=(8,), lengths=(2,))
+    try:
+        assert register_profile(tiny) is tiny and get_profile("TINY-test") is tiny
+        with pytest.raises(ValueError, match="already registered"):
+            register_profile(dataclasses.replace(tiny, examples=3))
+    finally:
+        PROFILES.pop("tiny-test", None)
 
 
 def test_lookup_is_case_insensitive_and_passes_profiles_through():

@@ -1,4 +1,5 @@
-"""run_cell / run_profile / reproduce on the toy claims of tests/toy_claims.py."""
+"""run_cell / run_profile / reproduce on the toy claims of tests/toy_claims.py: records, the sequential
+test, shrinking (strictly simpler only), seeds, reproduce's guards."""
 
 import dataclasses
 import json
@@ -8,7 +9,8 @@ import pytest
 from claims.profiles import get_profile
 from claims.registry import Registry, select_claims
 from claims.runner import cell_seed, draw_recipes, reproduce, run_cell, run_profile
-from claims.store import load_results
+from claims.sampling import simplicity_key
+from claims.schema import load_results, validate_record
 from tests.toy_claims import TOY
 
 SMOKE = get_profile("smoke")
@@ -16,34 +18,50 @@ SMOKE = get_profile("smoke")
 
 def test_holding_claim_record_fields():
     rec = run_cell(TOY.get("TOY-HOLDS"), {"m": 256, "L": 2}, SMOKE, device="cpu")
-    assert rec["verdict"] == "holds" and rec["must_hold"] and not rec["control"]
-    assert rec["examples"] == 5 and rec["failures"] == 0 and rec["failure_rate_ci"][1] < 0.5
+    assert validate_record(rec) is None
+    assert rec["verdict"] == "holds" and rec["expect"] == "holds" and rec["must_hold"] and not rec["control"]
+    # the sequential test stops at its decision: 12 passing examples accept H0 for delta = 0.1
+    assert rec["examples"] == 12 and rec["failures"] == 0 and rec["reason"].startswith("H0 accepted")
+    assert rec["test"]["test"] == "SPRT" and rec["test"]["delta_1"] == pytest.approx(0.3)
+    assert rec["test"]["budget"] == SMOKE.examples and rec["test"]["llr"] <= rec["test"]["lower"]
+    assert rec["failure_rate_ci"][1] <= 0.3
     xs = [r["x"] for r in rec["recipes"]]
-    assert rec["margin"] == pytest.approx(max(xs) / 200)
-    assert rec["measured"]["x"] == {"mean": pytest.approx(sum(xs) / 5), "min": min(xs), "max": max(xs), "n": 5}
+    assert len(xs) == 12 and rec["margin"] == pytest.approx(max(xs) / 200)
+    assert rec["measured"]["x"] == {"mean": pytest.approx(sum(xs) / 12), "min": min(xs), "max": max(xs), "n": 12}
     assert rec["measured"]["tag"] == {"values": ["t"]}
     assert rec["measured_constants"] == {"c": pytest.approx(max(xs) / 100)}
-    assert [row["example"] for row in rec["series"]] == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]
-    assert rec["seeds"]["draw_seed"] == cell_seed("TOY-HOLDS", {"m": 256, "L": 2})
+    assert [row["example"] for row in rec["series"]] == [i for i in range(12) for _ in (0, 1)]
+    assert rec["seed"] == 0 and rec["seeds"]["draw_seed"] == cell_seed("TOY-HOLDS", {"m": 256, "L": 2})
     assert rec["failing_recipe"] is None and rec["shrunk"] is False
+    assert rec["dtype"] == "float64" and rec["worker"]["pid"] > 0
     for key in ("torch", "numpy", "scipy", "hypothesis", "python"):
         assert rec["versions"][key]
     assert rec["device"] == "cpu" and rec["profile"] == "smoke" and rec["duration_s"] >= 0
     json.dumps(rec, allow_nan=True)
 
 
-def test_draws_are_reproducible_and_differ_between_cells():
+def test_draws_are_reproducible_and_differ_between_cells_and_seeds():
     strategy = TOY.get("TOY-HOLDS").strategy({}, SMOKE)
     a = draw_recipes(strategy, 5, cell_seed("X", {"m": 64}))
     assert a == draw_recipes(strategy, 5, cell_seed("X", {"m": 64}))
     assert a != draw_recipes(strategy, 5, cell_seed("X", {"m": 256}))
+    assert cell_seed("X", {"m": 64}, 0) != cell_seed("X", {"m": 64}, 1)
     assert len(a) == 5
 
 
-def test_control_cell_fails_and_is_not_shrunk():
+def test_a_run_seed_draws_fresh_reproducible_evidence():
+    claim, cell = TOY.get("TOY-HOLDS"), {"m": 64, "L": 2}
+    default = run_cell(claim, cell, SMOKE, device="cpu")
+    seeded = run_cell(claim, cell, SMOKE, device="cpu", seed=5)
+    again = run_cell(claim, cell, SMOKE, device="cpu", seed=5)
+    assert seeded["seed"] == 5 and seeded["recipes"] == again["recipes"] != default["recipes"]
+
+
+def test_control_cell_fails_after_three_examples_and_is_not_shrunk():
     rec = run_cell(TOY.get("TOY-HOLDS"), {"m": 64, "L": 2, "control": True}, SMOKE, device="cpu")
-    assert rec["control"] and not rec["must_hold"]
-    assert rec["verdict"] == "fails" and rec["failing_recipe"] == rec["recipes"][0]
+    assert rec["control"] and rec["expect"] == "fails" and not rec["must_hold"]
+    assert rec["verdict"] == "fails" and rec["examples"] == 3 and rec["reason"].startswith("H1 accepted")
+    assert rec["failing_recipe"] == rec["recipes"][0]
     assert rec["shrunk"] is False and rec["shrink_evaluations"] == 0
     assert "control" not in rec["params"]
 
@@ -51,18 +69,28 @@ def test_control_cell_fails_and_is_not_shrunk():
 def test_failing_claim_is_shrunk_to_the_minimal_recipe():
     profile = dataclasses.replace(SMOKE, shrink_budget=200)
     rec = run_cell(TOY.get("TOY-FAILS"), {"m": 64, "L": 2}, profile, device="cpu")
-    assert rec["verdict"] == "fails" and rec["failures"] >= 3
+    assert rec["verdict"] == "fails" and rec["failures"] == 3
     assert rec["failing_recipe"] == {"x": 10, "seed": 0} and rec["shrunk"] is True
     assert 0 < rec["shrink_evaluations"] <= 200
     assert rec["failing_outcome"]["ok"] is False
+    first = rec["recipes"][rec["failing_example"]]
+    assert simplicity_key(rec["failing_recipe"]) < simplicity_key(first)
 
 
-def test_shrinking_respects_the_budget():
-    profile = dataclasses.replace(SMOKE, shrink_budget=3)
-    rec = run_cell(TOY.get("TOY-FAILS"), {"m": 64, "L": 2}, profile, device="cpu")
-    assert rec["shrink_evaluations"] <= 3 and rec["failing_recipe"]["x"] >= 10
+def test_shrunk_is_true_only_when_strictly_simpler():
+    # no shrink budget: nothing new is evaluated and the stored recipe is the first failing one
     none = run_cell(TOY.get("TOY-FAILS"), {"m": 64, "L": 2}, dataclasses.replace(SMOKE, shrink_budget=0), device="cpu")
-    assert none["shrunk"] is False and none["failing_recipe"] in none["recipes"]
+    assert none["shrunk"] is False and none["failing_recipe"] == none["recipes"][none["failing_example"]]
+    # a budget too small to make progress: shrinking ran but reached nothing simpler, so shrunk is false
+    small = run_cell(TOY.get("TOY-FAILS"), {"m": 64, "L": 2}, dataclasses.replace(SMOKE, shrink_budget=1), device="cpu")
+    first = small["recipes"][small["failing_example"]]
+    assert small["shrunk"] is (simplicity_key(small["failing_recipe"]) < simplicity_key(first))
+
+
+def test_simplicity_order_is_shortlex_on_canonical_json():
+    assert simplicity_key({"x": 10, "seed": 0}) < simplicity_key({"x": 100, "seed": 0})
+    assert simplicity_key({"x": 10, "seed": 0}) < simplicity_key({"x": 11, "seed": 0})
+    assert simplicity_key({"seed": 0, "x": 9}) == simplicity_key({"x": 9, "seed": 0})
 
 
 def test_raising_claim_gives_error_with_message():
@@ -83,6 +111,8 @@ def test_bad_arguments():
         run_cell(TOY.get("TOY-HOLDS"), {"m": 64, "L": 2}, SMOKE, device="tpu")
     with pytest.raises(ValueError, match="workers"):
         run_profile(SMOKE, "unused", workers=0, registry=TOY, device="cpu")
+    with pytest.raises(ValueError, match="dtype"):
+        run_profile(SMOKE, "unused", dtype="float16", registry=TOY, device="cpu")
     with pytest.raises(ValueError, match="unknown claim id 'nope'; known ids: TOY-HOLDS"):
         select_claims("TOY-HOLDS,nope", TOY)
 
@@ -96,37 +126,31 @@ def test_registry_rejects_duplicates_and_is_case_insensitive():
     assert reg.get("Toy-Holds") is claim
 
 
-def test_run_profile_resumes_and_fresh_reruns(tmp_path):
+def test_run_profile_resumes_error_cells_and_reports_progress(tmp_path):
     events = []
     ids = ["TOY-HOLDS", "TOY-RAISES", "TOY-MEMORY"]
     first = run_profile(SMOKE, tmp_path, device="cpu", claims=ids, registry=TOY, report=False,
-                        progress=events.append)
+                        progress=events.append, warn=lambda _: None)
     assert first.total == 7 and first.ran == 7 and first.resumed == 0
-    assert first.verdict_counts() == {"holds": 4, "fails": 1, "error": 1, "skipped": 1}
+    assert first.verdict_counts() == {"holds": 4, "fails": 1, "inconclusive": 0, "skipped": 1, "error": 1}
     assert [e.kind for e in events][0] == "start" and events[-1].kind == "finish" and events[-1].done == 7
+    cells = [e for e in events if e.kind == "cell"]
+    assert cells[-1].cost_done == pytest.approx(cells[-1].cost_total) and cells[0].eta_s is not None
     loaded = load_results(tmp_path)
     assert len(loaded.records) == 7 and loaded.run["profile"] == "smoke"
     assert set(loaded.run["per_claim_wall_s"]) == set(ids)
-
     second = run_profile(SMOKE, tmp_path, device="cpu", claims=ids, registry=TOY, report=False)
     assert second.resumed == 6 and second.ran == 1  # only the error cell runs again
-    third = run_profile(SMOKE, tmp_path, device="cpu", claims=ids, registry=TOY, report=False, resume=False)
-    assert third.resumed == 0 and third.ran == 7
 
 
-def test_run_profile_drops_records_of_another_profile(tmp_path):
-    tiny = dataclasses.replace(SMOKE, name="tiny", widths=(8,), lengths=(2,))
-    run_profile(tiny, tmp_path, device="cpu", claims=["TOY-HOLDS"], registry=TOY, report=False)
-    run_profile(SMOKE, tmp_path, device="cpu", claims=["TOY-HOLDS"], registry=TOY, report=False)
-    profiles = {r["profile"] for r in load_results(tmp_path).records}
-    assert profiles == {"smoke"}
-
-
-def test_run_profile_with_two_workers(tmp_path):
-    summary = run_profile(SMOKE, tmp_path, device="cpu", workers=2, claims=["TOY-HOLDS", "TOY-FAILS"],
-                          registry=TOY, report=False)
-    assert summary.ran == 6 and summary.verdict_counts() == {"holds": 4, "fails": 2}
-    assert len(load_results(tmp_path).records) == 6
+def test_two_workers_give_the_records_of_one(tmp_path):
+    one = run_profile(SMOKE, tmp_path / "one", device="cpu", claims=["TOY-HOLDS", "TOY-FAILS"], registry=TOY,
+                      report=False)
+    two = run_profile(SMOKE, tmp_path / "two", device="cpu", workers=2, claims=["TOY-HOLDS", "TOY-FAILS"],
+                      registry=TOY, report=False)
+    assert two.ran == 6 and two.meta["executor"]["kind"] == "pool"
+    key = lambda s: {(r["claim"], r["cell_key"]): (r["verdict"], r["recipes"], r["measured"]) for r in s.records}  # noqa: E731
+    assert key(one) == key(two)
 
 
 def test_reproduce_from_record_and_from_bare_recipe(tmp_path, capsys):
@@ -152,3 +176,9 @@ def test_claim_max_shrink_caps_the_profile_budget():
     one = run_cell(dataclasses.replace(fails, max_shrink=1), {"m": 64, "L": 2}, SMOKE, device="cpu")
     assert full["shrink_evaluations"] > 1
     assert one["shrink_evaluations"] <= 1
+
+
+def test_claim_max_examples_caps_the_budget():
+    slow = dataclasses.replace(TOY.get("TOY-HOLDS"), max_examples=5)
+    rec = run_cell(slow, {"m": 64, "L": 2}, SMOKE, device="cpu")
+    assert rec["verdict"] == "inconclusive" and rec["examples"] == 5 and rec["reason"].startswith("budget")

@@ -1,75 +1,140 @@
-"""The verdict rule and its Clopper-Pearson bounds, including the edge cases."""
+"""The sequential verdict rule (claims/verdict.py): Wald's SPRT with an indifference region, its
+operating characteristic measured by simulation, and the Clopper-Pearson bounds kept in records."""
 
 import math
 
 import pytest
-from scipy.stats import binom
 
-from claims.verdict import RULE, clopper_pearson, decide_verdict
-
-
-def test_bounds_no_data():
-    assert clopper_pearson(0, 0) == (0.0, 1.0)
-
-
-@pytest.mark.parametrize("k", [1, 2, 5, 20])
-def test_bounds_none_fail_and_all_fail(k):
-    lo, hi = clopper_pearson(0, k)
-    assert lo == 0.0 and math.isclose(hi, 1 - 0.05 ** (1 / k), rel_tol=1e-9)
-    lo, hi = clopper_pearson(k, k)
-    assert hi == 1.0 and math.isclose(lo, 0.05 ** (1 / k), rel_tol=1e-9)
-
-
-@pytest.mark.parametrize("f,k", [(1, 5), (2, 5), (3, 10), (7, 20)])
-def test_bounds_are_one_sided_95(f, k):
-    lo, hi = clopper_pearson(f, k)
-    assert 0 < lo < f / k < hi < 1
-    assert math.isclose(binom.sf(f - 1, k, lo), 0.05, rel_tol=1e-6)  # P(X >= f | lo) = alpha
-    assert math.isclose(binom.cdf(f, k, hi), 0.05, rel_tol=1e-6)  # P(X <= f | hi) = alpha
-
-
-def test_k1():
-    assert clopper_pearson(0, 1) == pytest.approx((0.0, 0.95))
-    assert clopper_pearson(1, 1) == pytest.approx((0.05, 1.0))
-    assert decide_verdict(0, 1, 0.1) == "inconclusive"  # hi = 0.95 > 0.5
-    assert decide_verdict(1, 1, 0.1) == "inconclusive"  # lo = 0.05 <= delta
-    assert decide_verdict(1, 1, 0.01) == "fails"
-
-
-@pytest.mark.parametrize(
-    "f,k,delta,expected",
-    [
-        (0, 5, 0.1, "holds"),  # hi = 0.451
-        (0, 4, 0.1, "inconclusive"),  # hi = 0.527 > 0.5
-        (1, 5, 0.1, "inconclusive"),
-        (2, 5, 0.1, "inconclusive"),
-        (3, 5, 0.1, "fails"),  # lo = 0.189
-        (5, 5, 0.1, "fails"),
-        (1, 20, 0.1, "holds"),  # 0.05 <= delta, hi = 0.216
-        (3, 20, 0.1, "inconclusive"),  # 0.15 > delta
-        (0, 0, 0.1, "inconclusive"),
-    ],
+from claims.verdict import (
+    RULE,
+    SequentialTest,
+    TestPlan,
+    clopper_pearson,
+    default_delta_1,
+    operating_characteristic,
+    sequential_verdict,
 )
-def test_rule(f, k, delta, expected):
-    assert decide_verdict(f, k, delta) == expected
 
 
-def test_error_and_skipped_take_precedence():
-    assert decide_verdict(0, 5, 0.1, errors=1) == "error"
-    assert decide_verdict(0, 0, 0.1, skipped=True) == "skipped"
+def test_default_alternative_is_the_specs():
+    assert default_delta_1(0.1) == pytest.approx(0.3)
+    assert default_delta_1(0.05) == pytest.approx(0.25)
+    assert default_delta_1(0.3) == pytest.approx(0.9)
+    assert TestPlan.of(0.1).delta_1 == pytest.approx(0.3)
 
 
-@pytest.mark.parametrize("args", [(-1, 5), (6, 5), (1.5, 5), (0, -2), (True, 5)])
-def test_bad_counts(args):
-    with pytest.raises(ValueError, match="failures|k"):
-        clopper_pearson(*args)
+def test_decision_boundaries_for_delta_01():
+    plan = TestPlan.of(0.1, budget=40)
+    assert plan.min_examples_to_hold() == 12
+    assert plan.min_examples_to_fail() == 3
+    d = sequential_verdict([True] * 11, plan)
+    assert d.verdict is None  # 11 passes are not enough
+    d = sequential_verdict([True] * 12, plan)
+    assert d.verdict == "holds" and d.examples == 12 and d.failures == 0
+    d = sequential_verdict([False] * 3 + [True] * 10, plan)
+    assert d.verdict == "fails" and d.examples == 3  # stops at the decision; later outcomes unread
+    # one failure costs ceil(log(3)/log(9/7)) = 5 more passes: 17 passes and 1 failure
+    d = sequential_verdict([False] + [True] * 16, plan)
+    assert d.verdict is None
+    d = sequential_verdict([False] + [True] * 17, plan)
+    assert d.verdict == "holds" and d.examples == 18
 
 
-@pytest.mark.parametrize("delta", [-0.1, 1.0, float("nan")])
-def test_bad_delta(delta):
-    with pytest.raises(ValueError, match="delta"):
-        decide_verdict(0, 5, delta)
+def test_inconclusive_examples_do_not_move_the_test_but_count_against_the_budget():
+    plan = TestPlan.of(0.1, budget=15)
+    d = sequential_verdict([None] * 3 + [True] * 12, plan)
+    assert d.verdict == "holds" and d.inconclusive == 3 and d.examples == 15
+    d = sequential_verdict([None] * 15, plan)
+    assert d.verdict == "inconclusive" and "budget" in d.reason and "every example was inconclusive" in d.reason
 
 
-def test_rule_text_states_thresholds():
-    assert "lo > delta" in RULE and "hi <= 0.5" in RULE
+def test_budget_ends_undecided_cells_as_inconclusive():
+    plan = TestPlan.of(0.1, budget=20)
+    outcomes = [False, True, True, False] + [True] * 30  # two failures need 23 passes
+    d = sequential_verdict(outcomes, plan)
+    assert d.verdict == "inconclusive" and d.examples == 20 and d.reason.startswith("budget")
+
+
+def test_delta_zero_fails_at_the_first_failure():
+    plan = TestPlan.of(0.0, budget=30)
+    assert plan.delta_1 == pytest.approx(0.2)
+    assert sequential_verdict([True, False], plan).verdict == "fails"
+    assert sequential_verdict([True] * 14, plan).verdict == "holds"
+
+
+def test_every_holds_has_a_clopper_pearson_bound_within_delta_1():
+    # walk every path of the test for a few plans: whenever it accepts H0, the one-sided (1 - alpha)
+    # upper bound on p is at most delta_1
+    for delta in (0.0, 0.02, 0.05, 0.1, 0.2):
+        plan = TestPlan.of(delta, budget=60)
+        for failures_at in range(0, 5):
+            outcomes = [True] * 60
+            for j in range(failures_at):
+                outcomes[3 * j + 1] = False
+            d = sequential_verdict(outcomes, plan)
+            if d.verdict == "holds":
+                k = d.examples - d.inconclusive
+                assert clopper_pearson(d.failures, k, plan.alpha)[1] <= plan.delta_1 + 1e-12
+
+
+def test_adding_after_a_decision_is_an_error():
+    test = SequentialTest(TestPlan.of(0.1))
+    for _ in range(3):
+        test.add(False)
+    with pytest.raises(RuntimeError):
+        test.add(True)
+    with pytest.raises(ValueError, match="ok must be"):
+        SequentialTest(TestPlan.of(0.1)).add(1)
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    ({"delta": 1.2, "delta_1": 0.5}, "delta"),
+    ({"delta": 0.3, "delta_1": 0.2}, "delta_1"),
+    ({"delta": 0.1, "delta_1": 0.3, "alpha": 0.0}, "alpha"),
+    ({"delta": 0.1, "delta_1": 0.3, "beta": 0.7}, "beta"),
+    ({"delta": 0.1, "delta_1": 0.3, "budget": 0}, "budget"),
+])
+def test_plan_validation_names_the_parameter(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        TestPlan(**kwargs)
+
+
+def test_clopper_pearson_known_values():
+    # 0 failures in 12: hi = 1 - 0.05^(1/12) (the exact one-sided bound when F = 0)
+    lo, hi = clopper_pearson(0, 12)
+    assert lo == 0.0 and hi == pytest.approx(1 - 0.05 ** (1 / 12), rel=1e-9)
+    lo, hi = clopper_pearson(3, 3)
+    assert hi == 1.0 and lo == pytest.approx(0.05 ** (1 / 3), rel=1e-9)
+    assert clopper_pearson(0, 0) == (0.0, 1.0)
+    with pytest.raises(ValueError, match="failures"):
+        clopper_pearson(4, 3)
+
+
+# Operating characteristic. 4000 simulated cells per p: the Monte Carlo standard error of a rate near
+# 0.05 is sqrt(0.05 * 0.95 / 4000) = 0.0034, so "within alpha" is asserted as rate <= alpha + 3 SE
+# (a true rate of alpha would exceed that bound with probability 0.13%).
+RUNS = 4000
+
+
+@pytest.mark.parametrize("delta", [0.1, 0.05])
+def test_operating_characteristic_error_rates(delta):
+    plan = TestPlan.of(delta, budget=40)
+    se = math.sqrt(0.05 * 0.95 / RUNS)
+    table = {}
+    for p in (0.0, delta, (delta + plan.delta_1) / 2, plan.delta_1, 0.6):
+        table[p] = operating_characteristic(plan, p, RUNS, seed=1)
+    # wrong verdicts: fails when p <= delta, holds when p >= delta_1
+    for p in (0.0, delta):
+        assert table[p]["fails"] <= plan.alpha + 3 * se, (p, table[p])
+    for p in (plan.delta_1, 0.6):
+        assert table[p]["holds"] <= plan.beta + 3 * se, (p, table[p])
+    # and the test is informative: it decides correctly most of the time at the extremes
+    assert table[0.0]["holds"] == 1.0 and table[0.0]["mean_examples"] == plan.min_examples_to_hold()
+    assert table[0.6]["fails"] >= 0.99
+    assert table[delta]["holds"] >= 0.6  # at the boundary of H0 it still holds most of the time
+
+
+def test_rule_prose_states_the_test():
+    for needle in ("sequential probability ratio test", "delta_1 = max(3 delta, delta + 0.2)", "alpha",
+                   "beta", "budget", "Clopper-Pearson", "inconclusive", "skipped", "error"):
+        assert needle in RULE
