@@ -8,7 +8,10 @@ Normalization (a SUM, not a mean, over the n training sequences):
     W_{t+1}   = W_t - eta grad_W Loss(W_t)
 
 The gradient is one (m, nL) x (nL, m) matmul of the residual-weighted deltas against the hidden states
-(the l = 1 term is skipped: h_0 = 0), never a per-sample loop and never autograd.
+(the l = 1 term is skipped: h_0 = 0), never a per-sample loop and never autograd. The backward pass
+is linear in delta_L, so it starts from r_i D_L B^T and yields r_i delta_l(x_i) directly; the update
+W <- W - eta D^T H is one in-place addmm_, and the hidden states and deltas of every step are written
+into one set of buffers allocated once per run.
 
 Linearization. With J the (n, m^2) Jacobian of f in W and H_m = (1/m) J J^T (the empirical NTK of
 rnn_core.ntk), one step moves the outputs by f_{t+1} - f_t ~ -eta J J^T r_t = -eta m H_m r_t, so
