@@ -38,8 +38,8 @@ __all__ = ["NTKImplementation", "empirical_ntk", "empirical_ntk_reference", "gra
 # matmul is large enough for BLAS to run near its peak. On CUDA the cost is launches: much larger panels.
 _PANEL_ROWS = 256
 _PANEL_COLS = 4096
-_CUDA_PANEL_ROWS = 4096
-_CUDA_PANEL_COLS = 32768
+_CUDA_PANEL_ROWS = 2048
+_CUDA_PANEL_COLS = 16384
 
 
 class NTKImplementation(enum.Enum):
