@@ -1,10 +1,22 @@
-"""Analysis of stored claim records: loading, verdict counts, threshold widths, exponent fits, sentences.
+"""Analysis of stored claim records for the report: per-cell readings, threshold widths, exponent fits,
+control status, disagreements and the data-generated sentences.
 
-Everything here is plain Python + numpy on the JSON records of ``docs/ARCHITECTURE.md`` ("Records");
-nothing imports torch or the claims engine, so the report can be rebuilt from a results folder alone.
+The facts themselves live elsewhere, once: the record format, the verdicts, the claim order, verdict
+counting and disagreements in :mod:`claims.schema`; reading (and merging) results folders in
+:mod:`claims.schema` / :mod:`claims.merge`; the straight-line fits in :mod:`claims.fits`. This module is
+torch-free (so is everything it imports), so the report can be rebuilt from a results folder alone.
 
 Definitions used by the report (and documented on the page):
 
+* **Expectation of a cell** (the record's ``expect``): ``"holds"`` the suite asserts the claim there;
+  ``"fails"`` a negative control, which must end ``fails``; ``None`` a finding (reported, not asserted).
+  A finding with ``not_asserted`` set is a cell the SPEC expects to hold but the suite does not assert,
+  for the stated reason. A **disagreement** is an asserted cell whose verdict is not the expected one
+  (skipped cells excepted): :func:`claims.schema.disagreements`.
+* **Control status** of a claim: "yes" when at least one control cell was evaluated and every evaluated
+  control cell ends ``fails``; "no" when any evaluated control cell ends otherwise (``holds``,
+  ``inconclusive`` or ``error``: an inconclusive control is a control that did not work); "n/a" when no
+  control cell was evaluated (none exists, or all were skipped).
 * **Threshold width** ``m*(L)``: within one regime (or pooled over regimes), the smallest width ``m`` on
   the grid such that the claim *holds* at ``m`` and at every larger evaluated width at the same ``L``.
   Non-control cells only. Cells that were ``skipped`` (memory guard, profile) are not evaluated and are
@@ -12,82 +24,53 @@ Definitions used by the report (and documented on the page):
   cells share one ``(regime, L, m)`` (other parameters such as ``n`` or ``omega``), the point holds only
   if all of them hold. *Pooled* over regimes, a point ``(L, m)`` holds only if it holds in every regime
   that evaluated it. ``m*(L)`` is ``None`` ("not reached") when the largest evaluated width does not hold.
-* **Exponent**: least-squares fit of ``log m*(L) = a log L + b`` over the lengths with a finite
-  ``m*(L)`` (at least two distinct lengths, otherwise "not enough points"); the fit quality is the
-  coefficient of determination R^2 (only meaningful with three or more points) and the RMS residual in
-  natural-log units. Lengths where ``m*`` was not reached are censored and left out of the fit.
-* **Control status**: "yes" when at least one control cell was evaluated and none of them holds (a control
-  must fail, or stay inconclusive where the SPEC says so); "no" when any control cell holds; "n/a" when
-  the claim has no evaluated control cells.
+* **Exponent**: :func:`claims.fits.loglog_slope` of ``log m*(L) = a log L + b`` over the lengths with a
+  finite ``m*(L)`` (at least two distinct lengths), reported as ``a = 1.9 ± 0.3`` with the standard error
+  of the slope (none with exactly two points: a line through two points has no error estimate). Lengths
+  where ``m*`` was not reached are censored and left out of the fit.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import pathlib
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-import numpy as np
+from claims.fits import LineFit, fmt_pm, loglog_slope
+from claims.schema import CATALOGUE_ORDER, count_verdicts, disagreements, order_claims
 
-VERDICTS = ("holds", "fails", "inconclusive", "skipped", "error")
-
-#: The catalogue order of SPEC section 4; unknown claims follow alphabetically.
-CLAIM_ORDER = ("FWD", "BWD", "GRAD", "NTK-CONV", "NTK-PD", "NTK-PD-M", "PERT", "LAZY", "GEN-ADD",
-               "GEN-KRR", "CPLX-ADD", "CPLX-NVAR", "RAND-LABEL")
-
-#: Fallback titles and "operationalizes" texts (SPEC section 4) when the claims registry is not importable.
-FALLBACK_META = {
-    "FWD": ("Forward stability", "forward stability at init"),
-    "BWD": ("Backward stability", "backward stability at init"),
-    "GRAD": ("Gradient norm", "gradient norm at init"),
-    "NTK-CONV": ("Empirical NTK converges", "empirical NTK tends to H_inf"),
-    "NTK-PD": ("NTK positive definite", "NTK matrix positive definite (the central lemma)"),
-    "NTK-PD-M": ("Finite-width NTK positive definite", "positive definiteness survives finite width"),
-    "PERT": ("Perturbation bounds", "near-initialization bounds"),
-    "LAZY": ("Lazy training", "training stays near init, converges linearly"),
-    "GEN-ADD": ("Generalization, additive targets", "the generalization theorem, additive targets"),
-    "GEN-KRR": ("RNN equals NTK regression", "trained RNN equals NTK regression"),
-    "CPLX-ADD": ("Sample complexity, additive", "samples almost-polynomial in L, additive class"),
-    "CPLX-NVAR": ("Sample complexity, N-variable", "N-variable, l_0-local targets"),
-    "RAND-LABEL": ("Concept vs random labels", "complexity separates concepts from noise"),
-}
+__all__ = [
+    "num",
+    "normalize_record",
+    "records_by_claim",
+    "claim_order",
+    "measured_value",
+    "cell_status",
+    "control_status",
+    "test_plans",
+    "Threshold",
+    "threshold_widths",
+    "fit_threshold_exponent",
+    "describe_fit",
+    "claim_sentence",
+    "grid_axes",
+    "phase_panels",
+    "extra_label",
+    "ClaimSummary",
+    "summarize_claim",
+]
 
 # Axes that are not shown as grid axes of the phase diagram.
 _NON_GRID = {"regime", "control"}
 
 
 # ----------------------------------------------------------------------------------------------------
-# Loading
+# Records as the report reads them
 
 
-@dataclass
-class ResultSet:
-    """All records of one results folder plus its run metadata."""
-
-    root: pathlib.Path
-    records: list[dict]
-    run: dict | None
-    problems: list[str] = field(default_factory=list)
-
-    def by_claim(self) -> dict[str, list[dict]]:
-        out: dict[str, list[dict]] = defaultdict(list)
-        for r in self.records:
-            out[r["claim"]].append(r)
-        return {c: out[c] for c in order_claims(out)}
-
-
-def resolve_results_dir(path: str | pathlib.Path) -> pathlib.Path:
-    """Accept either the results folder itself or a run's OUT folder holding ``results/``."""
-    p = pathlib.Path(path)
-    if (p / "results").is_dir() and not (p / "_run.json").exists():
-        return p / "results"
-    return p
-
-
-def _num(x: Any) -> float:
+def num(x: Any) -> float:
     """A float from a record value; None / garbage -> NaN."""
     if isinstance(x, bool):
         return float(x)
@@ -97,83 +80,49 @@ def _num(x: Any) -> float:
         return math.nan
 
 
-def load_results(path: str | pathlib.Path) -> ResultSet:
-    """Read ``<CLAIM>/<cell_key>.json`` records and ``_run.json`` tolerantly.
-
-    Unreadable files are listed in ``problems`` instead of raising; missing fields get defaults;
-    NaN may be stored as ``null`` (read back as NaN where a number is expected).
-    """
-    root = resolve_results_dir(path)
-    problems: list[str] = []
-    records: list[dict] = []
-    if not root.is_dir():
-        problems.append(f"results folder {root} does not exist")
-        return ResultSet(root, records, None, problems)
-    for f in sorted(root.glob("*/*.json")):
-        if f.name.startswith("_") or f.name.startswith("."):
-            continue
-        try:
-            rec = json.loads(f.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            problems.append(f"{f.relative_to(root)}: unreadable ({exc.__class__.__name__})")
-            continue
-        if not isinstance(rec, dict):
-            problems.append(f"{f.relative_to(root)}: not a JSON object")
-            continue
-        records.append(normalize_record(rec, f, root))
-    run = None
-    run_file = root / "_run.json"
-    if run_file.exists():
-        try:
-            run = json.loads(run_file.read_text(encoding="utf-8"))
-            if not isinstance(run, dict):
-                run, _ = None, problems.append("_run.json: not a JSON object")
-        except (OSError, ValueError) as exc:
-            problems.append(f"_run.json: unreadable ({exc.__class__.__name__})")
-    return ResultSet(root, records, run, problems)
+_num = num  # the figures module's historical name
 
 
-def normalize_record(rec: dict, f: pathlib.Path | None = None, root: pathlib.Path | None = None) -> dict:
-    """Fill defaults so that the rest of the report can index records without guards."""
+def normalize_record(rec: dict) -> dict:
+    """The report's view of one valid record (:func:`claims.schema.validate_record`): a shallow copy with
+    ``margin`` as a float (NaN for null), dict/list fields defaulted, the stored record under ``_raw`` and
+    the cell's reading under ``_status`` (:func:`cell_status`)."""
     r = dict(rec)
     r["_raw"] = rec
-    if not r.get("claim"):
-        r["claim"] = f.parent.name if f is not None else "UNKNOWN"
-    r["claim"] = str(r["claim"])
-    params = r.get("params") if isinstance(r.get("params"), dict) else {}
-    r["params"] = params
-    r["control"] = bool(r.get("control", params.get("control", False)))
-    v = r.get("verdict")
-    r["verdict"] = v if v in VERDICTS else "error"
-    if not r.get("cell_key"):
-        r["cell_key"] = f.stem if f is not None else _fallback_key(params)
-    r["margin"] = _num(r.get("margin"))
+    r["claim"] = str(r.get("claim"))
+    r["params"] = r["params"] if isinstance(r.get("params"), dict) else {}
+    r["control"] = bool(r.get("control", False))
+    r["margin"] = num(r.get("margin"))
     for key in ("examples", "failures", "inconclusive"):
-        val = _num(r.get(key))
+        val = num(r.get(key))
         r[key] = int(val) if math.isfinite(val) else 0
     ci = r.get("failure_rate_ci")
-    r["failure_rate_ci"] = [_num(c) for c in ci][:2] if isinstance(ci, (list, tuple)) and len(ci) >= 2 else None
-    for key in ("measured", "declared_constants", "measured_constants", "seeds", "versions"):
+    r["failure_rate_ci"] = [num(c) for c in ci][:2] if isinstance(ci, (list, tuple)) and len(ci) >= 2 else None
+    for key in ("measured", "declared_constants", "measured_constants", "seeds", "versions", "test", "worker"):
         if not isinstance(r.get(key), dict):
             r[key] = {}
-    if not isinstance(r.get("series"), list):
-        r["series"] = []
-    r["series"] = [row for row in r["series"] if isinstance(row, dict)]
-    for key, default in (("message", ""), ("failing_recipe", None), ("shrunk", None), ("duration_s", None)):
+    r["series"] = [row for row in r.get("series") or [] if isinstance(row, dict)] \
+        if isinstance(r.get("series"), list) else []
+    for key, default in (("message", ""), ("reason", ""), ("failing_recipe", None), ("shrunk", False),
+                         ("duration_s", None), ("expect", None), ("not_asserted", None), ("dtype", None),
+                         ("title", None), ("cost", None), ("seed", None)):
         r.setdefault(key, default)
-    if f is not None and root is not None:
-        r["_relpath"] = f.relative_to(root).as_posix()
+    r["_status"] = cell_status(r)
     return r
 
 
-def _fallback_key(params: dict) -> str:
-    return "__".join(f"{k}={params[k]}" for k in sorted(params)) or "default"
+def claim_order(ids: Iterable[str], run: dict | None = None) -> list[str]:
+    """Claim ids in report order: the run's ``claims`` list, else the catalogue order
+    (:func:`claims.schema.order_claims`); ids in neither follow, sorted."""
+    order = (run or {}).get("claims") or CATALOGUE_ORDER
+    return order_claims(ids, order)
 
 
-def order_claims(ids: Iterable[str]) -> list[str]:
-    ids = set(ids)
-    known = [c for c in CLAIM_ORDER if c in ids]
-    return known + sorted(ids - set(known))
+def records_by_claim(records: Iterable[dict], run: dict | None = None) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = defaultdict(list)
+    for r in records:
+        out[r["claim"]].append(r)
+    return {c: out[c] for c in claim_order(out, run)}
 
 
 def measured_value(rec: dict, key: str, stat: str = "mean") -> float:
@@ -181,29 +130,70 @@ def measured_value(rec: dict, key: str, stat: str = "mean") -> float:
     v = rec.get("measured", {}).get(key)
     if isinstance(v, dict):
         if stat in v:
-            return _num(v[stat])
+            return num(v[stat])
         for alt in ("mean", "max", "min", "value"):
             if alt in v:
-                return _num(v[alt])
+                return num(v[alt])
         return math.nan
-    return _num(v)
+    return num(v)
 
 
 # ----------------------------------------------------------------------------------------------------
-# Counts and control status
+# What a cell's verdict means given what the suite expects of it
 
 
-def verdict_counts(records: Iterable[dict]) -> dict[str, int]:
-    c = Counter(r["verdict"] for r in records)
-    return {v: c.get(v, 0) for v in VERDICTS}
+@dataclass(frozen=True)
+class CellStatus:
+    """kind: "agrees" (an asserted cell or a control with the expected verdict), "disagrees" (not the
+    expected verdict), "finding" (not asserted), "not_asserted" (the SPEC expects it to hold, the suite
+    does not assert it), "skipped" (an asserted cell or control ruled out by the memory guard or profile).
+    expectation: the words for the expectation; text: the words for the outcome; bad: shown in red."""
+
+    kind: str
+    expectation: str
+    text: str
+    bad: bool
+
+
+def cell_status(r: dict) -> CellStatus:
+    expect, verdict = r.get("expect"), r.get("verdict")
+    if expect == "fails":
+        expectation = "negative control: must fail"
+        if verdict == "fails":
+            return CellStatus("agrees", expectation, "fails as required", False)
+        if verdict == "skipped":
+            return CellStatus("skipped", expectation, "control not evaluated (skipped)", False)
+        if verdict == "holds":
+            return CellStatus("disagrees", expectation, "control HOLDS: the check cannot tell", True)
+        return CellStatus("disagrees", expectation, f"control did not work ({verdict})", True)
+    if expect == "holds":
+        expectation = "asserted: must hold"
+        if verdict == "holds":
+            return CellStatus("agrees", expectation, "holds as asserted", False)
+        if verdict == "skipped":
+            return CellStatus("skipped", expectation, "asserted, not evaluated (skipped)", False)
+        return CellStatus("disagrees", expectation, f"disagreement: must hold, {verdict}", True)
+    if r.get("not_asserted"):
+        return CellStatus("not_asserted", f"not asserted, because {r['not_asserted']}", verdict or "", False)
+    return CellStatus("finding", "finding (not asserted)", verdict or "", False)
 
 
 def control_status(records: Iterable[dict]) -> str:
     """'yes' / 'no' / 'n/a' as defined in the module docstring."""
-    ctrl = [r for r in records if r["control"] and r["verdict"] not in ("skipped", "error")]
+    ctrl = [r for r in records if r["control"] and r["verdict"] != "skipped"]
     if not ctrl:
         return "n/a"
-    return "no" if any(r["verdict"] == "holds" for r in ctrl) else "yes"
+    return "yes" if all(r["verdict"] == "fails" for r in ctrl) else "no"
+
+
+def test_plans(records: Iterable[dict]) -> list[dict]:
+    """The distinct sequential-test parameters of the records (``test`` without the per-cell state)."""
+    seen: list[dict] = []
+    for r in records:
+        t = {k: v for k, v in (r.get("test") or {}).items() if k not in ("llr", "lower", "upper")}
+        if t and t not in seen:
+            seen.append(t)
+    return seen
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -275,74 +265,27 @@ def threshold_widths(records: Iterable[dict], regime: str | None = None) -> dict
     return out
 
 
-@dataclass
-class PowerFit:
-    n_points: int
-    a: float = math.nan  # exponent
-    b: float = math.nan  # log-intercept (natural log)
-    r2: float = math.nan
-    rms_log: float = math.nan
-    note: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return math.isfinite(self.a)
-
-    def describe(self) -> str:
-        if not self.ok:
-            return self.note or "not enough points"
-        q = f"R² = {self.r2:.3f}" if math.isfinite(self.r2) else "R² undefined"
-        if self.n_points == 2:
-            q = "exact through 2 points"
-        return f"a = {self.a:.2f} ({q}; RMS log residual {self.rms_log:.2f}; {self.n_points} points)"
-
-
-def fit_power_law(xs: Iterable, ys: Iterable) -> PowerFit:
-    """Least squares ``log y = a log x + b`` over the finite, positive points (needs 2 distinct x)."""
-    pts = [(float(x), float(y)) for x, y in zip(xs, ys)
-           if x is not None and y is not None and math.isfinite(_num(x)) and math.isfinite(_num(y))
-           and float(x) > 0 and float(y) > 0]
-    n = len(pts)
-    if len({x for x, _ in pts}) < 2:
-        return PowerFit(n, note=f"not enough points ({n} finite; need at least 2 distinct)")
-    lx = np.log([x for x, _ in pts])
-    ly = np.log([y for _, y in pts])
-    a, b = np.polyfit(lx, ly, 1)
-    resid = ly - (a * lx + b)
-    ss_res = float(np.sum(resid ** 2))
-    ss_tot = float(np.sum((ly - ly.mean()) ** 2))
-    r2 = 1.0 - ss_res / ss_tot if ss_tot > 0 and n >= 3 else math.nan
-    return PowerFit(n, float(a) + 0.0, float(b), r2, math.sqrt(ss_res / n))
-
-
-def fit_threshold_exponent(th: dict[Any, Threshold]) -> PowerFit:
+def fit_threshold_exponent(th: dict[Any, Threshold]) -> LineFit:
+    """m*(L) ~ L^a by :func:`claims.fits.loglog_slope` over the lengths with a finite m*."""
     Ls = [L for L, t in th.items() if t.m_star is not None and isinstance(L, (int, float))]
-    return fit_power_law(Ls, [th[L].m_star for L in Ls])
+    return loglog_slope(Ls, [th[L].m_star for L in Ls])
 
 
-@dataclass
-class GrowthFits:
-    """CPLX fits of log n_eps against L: power law (a log L + b) and exponential (a' L + b')."""
-
-    n_points: int
-    power: tuple[float, float] | None = None
-    exp: tuple[float, float] | None = None
-    rss_power: float = math.nan
-    rss_exp: float = math.nan
-
-
-def fit_growth(Ls: Iterable, n_eps: Iterable) -> GrowthFits:
-    pts = [(float(L), float(n)) for L, n in zip(Ls, n_eps)
-           if math.isfinite(_num(L)) and math.isfinite(_num(n)) and float(L) > 0 and float(n) > 0]
-    if len({L for L, _ in pts}) < 2:
-        return GrowthFits(len(pts))
-    L = np.array([p[0] for p in pts])
-    ly = np.log([p[1] for p in pts])
-    pa = np.polyfit(np.log(L), ly, 1)
-    pe = np.polyfit(L, ly, 1)
-    rp = float(np.sum((ly - np.polyval(pa, np.log(L))) ** 2))
-    re = float(np.sum((ly - np.polyval(pe, L)) ** 2))
-    return GrowthFits(len(pts), (float(pa[0]), float(pa[1])), (float(pe[0]), float(pe[1])), rp, re)
+def describe_fit(fit: LineFit | None) -> str:
+    """"a = 1.9 ± 0.3 (4 points, R² = 0.98)"; with two points "a = 2.00 (2 points: an exact line, no
+    standard error)"; without a fit the reason."""
+    if fit is None:
+        return "—"
+    if not fit.ok:
+        return fit.note or "not enough points"
+    if fit.n == 2:
+        return f"{fmt_pm(fit.slope, math.nan)} (2 points: an exact line, no standard error)"
+    if fit.rss == 0.0 or fit.stderr == 0.0:  # every point on the line (the standard error of flat data can come back NaN)
+        return f"{fmt_pm(fit.slope, math.nan)} ± 0 ({fit.n} points, all on the line)"
+    if not math.isfinite(fit.stderr):
+        return f"{fmt_pm(fit.slope, math.nan)} ({fit.n} points, no standard error)"
+    r2 = f", R² = {fit.r2:.3f}" if math.isfinite(fit.r2) else ""
+    return f"{fmt_pm(fit.slope, fit.stderr)} ({fit.n} points{r2})"
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -398,14 +341,27 @@ def _counts_phrase(counts: dict[str, int]) -> str:
     return ", ".join(parts)
 
 
+def _cell_words(r: dict) -> str:
+    p = {k: v for k, v in r["params"].items() if k not in _NON_GRID}
+    ptxt = ", ".join(f"{k} = {_fmt(v)}" for k, v in sorted(p.items()))
+    reg = r["params"].get("regime")
+    return (ptxt or "its only cell") + (f" ({reg})" if reg else "")
+
+
 def claim_sentence(records: list[dict]) -> str:
     """One data-generated sentence describing where a claim holds (see module docstring for m*)."""
     main = [r for r in records if not r["control"]]
     if not main and not records:
         return "no records."
     parts: list[str] = []
-    counts = verdict_counts(main)
+    counts = count_verdicts(main)
     parts.append(_counts_phrase(counts) if main else "no non-control cells")
+    asserted_bad = disagreements(main)
+    if asserted_bad:
+        what = "; ".join(f"{r['verdict']} at {_cell_words(r)}" for r in asserted_bad[:3])
+        more = f"; {len(asserted_bad) - 3} more" if len(asserted_bad) > 3 else ""
+        parts.append(f"{len(asserted_bad)} asserted cell{'s' if len(asserted_bad) != 1 else ''} "
+                     f"{'do' if len(asserted_bad) != 1 else 'does'} not hold ({what}{more})")
     regimes = regimes_of(records)
     if main and has_width_axis(main):
         pooled = threshold_widths(main, None)
@@ -462,23 +418,18 @@ def claim_sentence(records: list[dict]) -> str:
         if not bad:
             parts.append("holds in every evaluated cell" + (" in all regimes" if len(regimes) > 1 else ""))
         else:
-            descr = []
-            for r in sorted(bad, key=lambda r: r["cell_key"])[:4]:
-                p = {k: v for k, v in r["params"].items() if k not in _NON_GRID}
-                ptxt = ", ".join(f"{k} = {_fmt(v)}" for k, v in sorted(p.items()))
-                reg = r["params"].get("regime")
-                descr.append(f"{r['verdict']} at {ptxt or 'its only cell'}" + (f" ({reg})" if reg else ""))
+            descr = [f"{r['verdict']} at {_cell_words(r)}" for r in sorted(bad, key=lambda r: r["cell_key"])[:4]]
             more = f"; {len(bad) - 4} more" if len(bad) > 4 else ""
             parts.append("not holding: " + "; ".join(descr) + more)
     cs = control_status(records)
-    ctrl = [r for r in records if r["control"]]
+    ctrl = [r for r in records if r["control"] and r["verdict"] != "skipped"]
     if cs == "yes":
-        kinds = ", ".join(f"{n} {v}" for v, n in verdict_counts(ctrl).items() if n)
-        parts.append(f"negative control fails as required ({len(ctrl)} control cell{'s' if len(ctrl) != 1 else ''}: "
-                     f"{kinds}; none holds)")
+        parts.append(f"negative control fails as required ({len(ctrl)} control cell{'s' if len(ctrl) != 1 else ''}, "
+                     f"{'all' if len(ctrl) != 1 else 'it'} fails)")
     elif cs == "no":
-        nh = sum(r["verdict"] == "holds" for r in ctrl)
-        parts.append(f"negative control does NOT fail: {nh} of {len(ctrl)} control cells hold (claim is broken)")
+        kinds = ", ".join(f"{n} {v}" for v, n in count_verdicts(ctrl).items() if n and v != "fails")
+        parts.append(f"negative control does NOT work: of {len(ctrl)} evaluated control cells, {kinds} "
+                     f"(a control must end fails; the claim is not shown to discriminate)")
     return "; ".join(parts) + "."
 
 
@@ -564,16 +515,29 @@ def extra_label(rec: dict, row: str | None, col: str | None) -> str:
 class ClaimSummary:
     id: str
     records: list[dict]
-    counts: dict[str, int]
+    counts: dict[str, int]  # non-control cells per verdict
     control_counts: dict[str, int]
     control_status: str
+    disagreements: list[dict]  # asserted cells and controls whose verdict is not the expected one
+    asserted: int  # non-control cells the suite asserts
+    not_asserted: list[dict]  # cells the SPEC expects to hold that the suite does not assert (with why)
+    plans: list[dict]  # distinct sequential-test parameters
     width_axis: bool
     thresholds: dict[Any, Threshold]  # pooled
     thresholds_by_regime: dict[str, dict[Any, Threshold]]
-    fit: PowerFit | None
-    fits_by_regime: dict[str, PowerFit]
+    fit: LineFit | None
+    fits_by_regime: dict[str, LineFit]
     regime_status: dict[str, str]
     sentence: str
+    controls: list[dict] = field(default_factory=list)
+
+    @property
+    def not_asserted_by_reason(self) -> list[tuple[str, list[dict]]]:
+        """The not-asserted cells grouped by their reason, in first-seen order."""
+        groups: dict[str, list[dict]] = {}
+        for r in self.not_asserted:
+            groups.setdefault(str(r["not_asserted"]), []).append(r)
+        return list(groups.items())
 
 
 def summarize_claim(claim_id: str, records: list[dict]) -> ClaimSummary:
@@ -586,9 +550,13 @@ def summarize_claim(claim_id: str, records: list[dict]) -> ClaimSummary:
     return ClaimSummary(
         id=claim_id,
         records=records,
-        counts=verdict_counts(main),
-        control_counts=verdict_counts(ctrl),
+        counts=count_verdicts(main),
+        control_counts=count_verdicts(ctrl),
         control_status=control_status(records),
+        disagreements=disagreements(records),
+        asserted=sum(r.get("expect") == "holds" for r in main),
+        not_asserted=[r for r in main if r.get("not_asserted")],
+        plans=test_plans(records),
         width_axis=width,
         thresholds=th,
         thresholds_by_regime=th_r,
@@ -596,4 +564,6 @@ def summarize_claim(claim_id: str, records: list[dict]) -> ClaimSummary:
         fits_by_regime={g: fit_threshold_exponent(t) for g, t in th_r.items()},
         regime_status={g: regime_status(records, g) for g in regs},
         sentence=claim_sentence(records),
+        controls=sorted(ctrl, key=lambda r: r["cell_key"]),
     )
+

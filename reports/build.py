@@ -1,11 +1,19 @@
-"""Build the self-contained HTML report from a results folder.
+"""Build the self-contained HTML report from stored results.
 
-``build_report(results_dir, out_dir, compare_dir=None)`` reads the per-cell JSON records
-(``<CLAIM>/<cell_key>.json``) and ``_run.json`` of ``results_dir``, writes ``results.json`` (every raw
-record plus the run metadata, one bundle) and ``index.html`` into ``out_dir`` (atomically: a temporary
-file then ``os.replace``), and returns the path of ``index.html``. The page has no external references:
-CSS and a small check script are inline, figures are inline SVG; it links to ``results.json`` and to the
-raw record files by relative paths.
+``build_report(source, out_dir, compare_dir=None, audit=None)``: ``source`` is a results folder (a run's
+``OUT`` or ``OUT/results``), or a :class:`claims.merge.ResultView` (several shard folders merged by
+:func:`claims.merge.merged_view`). Files that could not be used (``view.invalid``) are listed on the page
+with their reason and never counted. ``compare_dir`` adds the comparison with a second run (flipped cells
+first); ``audit`` (a dict, or the path of the ``audit.json`` that ``rnnclaims audit`` writes) adds the kill
+matrix of seeded faults. Writes ``out_dir/results.json`` (every stored record, the run metadata, the
+files that could not be read and the audit, in one bundle) and ``out_dir/index.html`` with the one
+atomic writer (:func:`claims.schema.atomic_write_text`; a failure raises
+:class:`claims.schema.WriteError` naming the path), after removing temporary files that killed builds
+left behind; returns the path of ``index.html``.
+
+The page has no external references: CSS and a small check script are inline, figures are inline SVG;
+it links to ``results.json`` and to the raw record files by relative paths. Every string that comes from
+a record, the run metadata or the audit is HTML-escaped by the template engine.
 """
 
 from __future__ import annotations
@@ -16,64 +24,82 @@ import math
 import os
 import pathlib
 import shlex
-import tempfile
+from collections import Counter
 from typing import Any
 
 import jinja2
 
+from claims.merge import ResultView
+from claims.schema import (
+    SCHEMA,
+    VERDICTS,
+    WriteError,
+    atomic_write_json,
+    atomic_write_text,
+    order_claims,
+    read_json,
+    remove_stale_temps,
+)
+from claims import verdict as _verdict
+from claims.verdict import TestPlan
+
 from . import analysis as an
-from .compare import compare_results
+from .compare import as_view, compare_views
 from .figures import claim_figures
 
-__all__ = ["build_report"]
+__all__ = ["build_report", "load_audit"]
 
 TEMPLATES = pathlib.Path(__file__).with_name("templates")
 
-VERDICT_STYLE = {  # Okabe-Ito colours; the text and symbol carry the same information
-    "holds": ("✓", "holds"),
-    "fails": ("✗", "fails"),
-    "inconclusive": ("?", "inconclusive"),
-    "skipped": ("–", "skipped"),
-    "error": ("!", "error"),
-}
+VERDICT_SYMBOL = {"holds": "✓", "fails": "✗", "inconclusive": "?", "skipped": "–", "error": "!"}
 
-FALLBACK_VERDICT_RULE = (
-    "Per cell, K examples with F failures (inconclusive examples excluded from K). With the one-sided 95% "
-    "Clopper-Pearson bounds [lo, hi] on the failure rate: fails if lo > delta; holds if F/K <= delta and "
-    "hi <= 0.5; inconclusive otherwise, or when every example was inconclusive; skipped when the memory "
-    "guard or the profile rules the cell out; error when evaluation raised. (claims.verdict was not "
-    "importable; this is the rule of docs/ARCHITECTURE.md.)"
-)
+AUDIT_STATES = {"caught": "✓", "missed": "·", "error": "!"}
 
 
-def _claim_meta(claim_id: str) -> dict:
-    """Title and texts from the claims registry when importable, else the SPEC fallback."""
-    title, oper = an.FALLBACK_META.get(claim_id, (claim_id, ""))
-    meta = {"title": title, "operationalizes": oper, "statement": "", "pass_rule": "",
-            "negative_control": "", "expected": "", "source": "fallback"}
+# --------------------------------------------------------------------------------------------------
+# the claims registry (optional: the report builds without torch)
+
+
+def _registry(registry: Any = None) -> tuple[Any | None, str | None]:
+    """The claims registry when importable, else (None, why)."""
     try:
-        from claims.registry import get_claim  # type: ignore
+        from claims.registry import resolve_registry
 
-        c = get_claim(claim_id)
-        for k in ("title", "operationalizes", "statement", "pass_rule", "negative_control", "expected"):
-            v = getattr(c, k, None)
-            if isinstance(v, str) and v:
+        return resolve_registry(registry), None
+    except Exception as exc:  # torch missing, a broken third-party catalogue, ...
+        return None, f"{type(exc).__name__}: {exc}"
+
+
+def _claim_of(reg: Any, claim_id: str) -> Any | None:
+    if reg is None:
+        return None
+    try:
+        return reg.get(claim_id)
+    except Exception:
+        return None
+
+
+_PROSE = ("operationalizes", "statement", "pass_rule", "negative_control", "expected")
+
+
+def _claim_meta(claim_id: str, records: list[dict], claim: Any | None) -> dict:
+    """Title from the records (each carries its claim's title), else the registry, else the id; the
+    other prose from the registry when the claim is there."""
+    title = next((r["title"] for r in records if isinstance(r.get("title"), str) and r["title"]), None)
+    meta = {k: "" for k in _PROSE}
+    if claim is not None:
+        title = title or getattr(claim, "title", None)
+        for k in _PROSE:
+            v = getattr(claim, k, None)
+            if isinstance(v, str):
                 meta[k] = v
-        meta["source"] = "registry"
-    except Exception:  # the registry may be absent or broken; the report still builds
-        pass
+    meta["title"] = title or claim_id
+    meta["source"] = "registry" if claim is not None else "records"
     return meta
 
 
-def _verdict_rule() -> str:
-    try:
-        import claims.verdict as v  # type: ignore
-
-        if v.__doc__ and v.__doc__.strip():
-            return v.__doc__.strip()
-    except Exception:
-        pass
-    return FALLBACK_VERDICT_RULE
+# --------------------------------------------------------------------------------------------------
+# formatting
 
 
 def fmt_num(x: Any, digits: int = 3) -> str:
@@ -110,6 +136,28 @@ def fmt_measured(measured: dict) -> list[tuple[str, str]]:
     return out
 
 
+def test_short(test: dict) -> str:
+    """"SPRT δ=0.1 δ₁=0.3 α=0.05 β=0.05" for one cell's ``test``."""
+    if not test:
+        return "—"
+    return (f"{test.get('test', '?')} δ={fmt_num(test.get('delta'))} δ₁={fmt_num(test.get('delta_1'))} "
+            f"α={fmt_num(test.get('alpha'))} β={fmt_num(test.get('beta'))}")
+
+
+def test_text(test: dict) -> str:
+    """The sequential test of a claim's cells in words, with the examples that decide it fastest."""
+    text = (f"{test.get('test', '?')}: H0 p ≤ {fmt_num(test.get('delta'))} against H1 p ≥ "
+            f"{fmt_num(test.get('delta_1'))}, α = {fmt_num(test.get('alpha'))}, β = {fmt_num(test.get('beta'))}, "
+            f"budget {fmt_num(test.get('budget'))} examples per cell")
+    try:
+        plan = TestPlan(float(test["delta"]), float(test["delta_1"]), float(test["alpha"]), float(test["beta"]),
+                        int(test["budget"]))
+    except Exception:
+        return text
+    return (text + f" (holds after {plan.min_examples_to_hold()} passing examples in a row, fails after "
+            f"{plan.min_examples_to_fail()} failing ones in a row)")
+
+
 def reproduce_command(rec: dict) -> str | None:
     recipe = rec.get("failing_recipe")
     if not recipe:
@@ -120,57 +168,246 @@ def reproduce_command(rec: dict) -> str | None:
            f"--cell {shlex.quote(cell_json)}")
     if isinstance(rec.get("profile"), str) and rec["profile"]:
         cmd += f" --profile {shlex.quote(rec['profile'])}"
+    if rec.get("dtype") == "float64":
+        cmd += " --dtype float64"
     return cmd
 
 
-def _provenance(rs: an.ResultSet) -> dict:
-    run = rs.run or {}
-    recs = rs.records
+def cell_title(r: dict) -> str:
+    """Hover text of a phase-diagram cell: the cell, what is expected, why the test stopped."""
+    st = r["_status"]
+    lines = [r["cell_key"], st.expectation, f"verdict: {r['verdict']}" + (f" ({st.text})" if st.text != r["verdict"] else "")]
+    if r.get("reason"):
+        lines.append(f"stopped: {r['reason']}")
+    lines.append(f"test: {test_short(r['test'])}; examples {r['examples']} of {fmt_num(r['test'].get('budget'))}")
+    if r.get("dtype"):
+        lines.append(f"dtype {r['dtype']}")
+    return "\n".join(lines)
 
-    def first(key):
-        for r in recs:
-            if r.get(key):
-                return r[key]
-        return None
 
-    versions = run.get("versions") if isinstance(run.get("versions"), dict) else (first("versions") or {})
-    per_claim_run = run.get("per_claim_wall_s") or run.get("per_claim") or run.get("claim_wall_s") or {}
-    per_claim = {}
-    for c, rs_c in rs.by_claim().items():
-        from_run = per_claim_run.get(c) if isinstance(per_claim_run, dict) else None
-        summed = sum(an._num(r.get("duration_s")) for r in rs_c if math.isfinite(an._num(r.get("duration_s"))))
-        per_claim[c] = (from_run, summed)
-    starts = sorted(str(r["started"]) for r in recs if r.get("started"))
-    seeds = run.get("seeds")
-    if seeds is None:
-        seed_set = {json.dumps(r["seeds"], sort_keys=True) for r in recs if r.get("seeds")}
-        seeds = f"{len(seed_set)} distinct per-cell seed sets (see the records)" if seed_set else None
+# --------------------------------------------------------------------------------------------------
+# provenance
+
+
+def _first(records: list[dict], key: str):
+    for r in records:
+        if r.get(key):
+            return r[key]
+    return None
+
+
+def _workers(run: dict, records: list[dict]) -> list[dict]:
+    """Distinct workers (host, pid, threads, device) with the number of sittings / cells they served."""
+    seen: Counter = Counter()
+    rows: dict[tuple, dict] = {}
+    for w in [*(run.get("workers") or []), *([] if run.get("workers") else [r.get("worker") for r in records])]:
+        if not isinstance(w, dict):
+            continue
+        key = tuple(str(w.get(k)) for k in ("host", "pid", "threads", "device"))
+        seen[key] += 1
+        rows.setdefault(key, {k: w.get(k) for k in ("host", "pid", "threads", "device")})
+    return [dict(rows[k], count=seen[k]) for k in rows]
+
+
+def _shard_text(shard: Any) -> str:
+    if isinstance(shard, (list, tuple)) and len(shard) == 2:
+        return f"{shard[0]}/{shard[1]}"
+    return "whole run" if shard is None else str(shard)
+
+
+def _shards(run: dict) -> dict:
+    """Which shards the results hold and whether they cover the run."""
+    merged = run.get("source") == "rnnclaims merge"
+    raw = run.get("shards") or []
+    rows, ids = [], []
+    for s in raw:
+        if isinstance(s, dict):  # a merged view: one entry per folder
+            rows.append({"folder": s.get("folder"), "shard": _shard_text(s.get("shard")), "wall_s": s.get("wall_s"),
+                         "cells": s.get("cells_on_disk"), "complete": s.get("complete"),
+                         "interrupted": s.get("interrupted"), "executor": _executor_text(s.get("executor"))})
+            if isinstance(s.get("shard"), (list, tuple)) and len(s["shard"]) == 2:
+                ids.append(tuple(s["shard"]))
+        elif isinstance(s, (list, tuple)) and len(s) == 2:  # one folder: the shards its sittings ran
+            ids.append(tuple(s))
+    if isinstance(run.get("shard"), (list, tuple)) and len(run["shard"]) == 2:
+        ids.append(tuple(run["shard"]))
+    ids = sorted(set(ids))
+    missing: list[str] = []
+    totals = {n for _, n in ids}
+    if len(totals) == 1:
+        n = next(iter(totals))
+        missing = [f"{i}/{n}" for i in range(1, n + 1) if (i, n) not in ids]
+    if "shards_cover_run" in run:
+        covers = bool(run["shards_cover_run"])
+    elif ids:
+        covers = len(totals) == 1 and not missing
+    else:
+        covers = None  # not a sharded run
+    return {"merged": merged, "rows": rows, "ids": [f"{i}/{n}" for i, n in ids], "covers": covers,
+            "missing": missing, "mixed_totals": len(totals) > 1}
+
+
+def _executor_text(ex: Any) -> str:
+    if not isinstance(ex, dict):
+        return "—" if ex is None else str(ex)
+    parts = [str(ex.get("kind", "?"))]
+    if ex.get("workers") is not None:
+        parts.append(f"{ex['workers']} worker{'s' if ex['workers'] != 1 else ''}")
+    for k, v in ex.items():
+        if k not in ("kind", "workers") and v not in (None, "", [], {}):
+            parts.append(f"{k} {v}")
+    return ", ".join(parts)
+
+
+_SHOWN_RUN_KEYS = {
+    "schema", "source", "profile", "profile_settings", "seed", "dtype", "claims", "executor", "workers", "shard",
+    "shards", "shards_cover_run", "started", "finished", "wall_s", "cpu_s", "per_claim", "per_claim_wall_s",
+    "cells_total", "cells_on_disk", "cells_run", "cells_resumed", "verdicts", "interrupted", "signal",
+    "complete", "versions", "git_commit", "sittings",
+}
+
+
+def _provenance(view: ResultView, records: list[dict], by_claim: dict[str, list[dict]]) -> dict:
+    run = view.run or {}
+    raw = view.records
+    versions = run.get("versions") if isinstance(run.get("versions"), dict) else (_first(raw, "versions") or {})
+    per_claim = []
+    run_pc = run.get("per_claim") if isinstance(run.get("per_claim"), dict) else {}
+    for cid, recs in by_claim.items():
+        durations = [an.num(r.get("duration_s")) for r in recs]
+        costs = [an.num(r.get("cost")) for r in recs]
+        info = run_pc.get(cid) if isinstance(run_pc.get(cid), dict) else {}
+        per_claim.append({
+            "claim": cid, "cells": len(recs),
+            "seconds": sum(d for d in durations if math.isfinite(d)),
+            "run_seconds": info.get("seconds"),
+            "cost": sum(c for c in costs if math.isfinite(c)) if any(math.isfinite(c) for c in costs) else None,
+            "examples": sum(r["examples"] for r in recs),
+        })
+    devices = sorted({str(r.get("device")) for r in raw if r.get("device")})
+    dtypes = sorted({str(r.get("dtype")) for r in raw if r.get("dtype")})
+    seeds = sorted({r.get("seed") for r in raw if r.get("seed") is not None}, key=str)
+    sittings = []
+    for s in run.get("sittings") or []:
+        if isinstance(s, dict):
+            sittings.append({"started": s.get("started"), "finished": s.get("finished"), "wall_s": s.get("wall_s"),
+                             "cells_run": s.get("cells_run"), "cells_resumed": s.get("cells_resumed"),
+                             "shard": _shard_text(s.get("shard")), "executor": _executor_text(s.get("executor")),
+                             "interrupted": bool(s.get("interrupted")), "source": s.get("source")})
     return {
-        "device": run.get("device") or first("device"),
+        "run_present": bool(run),
+        "source": run.get("source"),
+        "profile": run.get("profile") or _first(raw, "profile"),
+        "seed": run.get("seed") if run.get("seed") is not None else (seeds[0] if len(seeds) == 1 else seeds or None),
+        "dtype_policy": run.get("dtype"),
+        "dtypes": dtypes,
+        "devices": devices,
+        "git_commit": run.get("git_commit") or _first(raw, "git_commit"),
         "versions": versions,
-        "git_commit": run.get("git_commit") or run.get("commit") or first("git_commit"),
-        "profile": run.get("profile") or first("profile"),
-        "seeds": seeds,
-        "start": run.get("start") or run.get("started") or (starts[0] if starts else None),
-        "end": run.get("end") or run.get("finished"),
-        "wall_s": run.get("wall_s") or run.get("wall_time_s"),
+        "start": run.get("started") or min((str(r["started"]) for r in raw if r.get("started")), default=None),
+        "end": run.get("finished"),
+        "wall_s": run.get("wall_s"),
+        "cpu_s": run.get("cpu_s"),
+        "complete": run.get("complete"),
+        "interrupted": run.get("interrupted"),
+        "signal": run.get("signal"),
+        "cells_total": run.get("cells_total"),
+        "cells_on_disk": run.get("cells_on_disk"),
+        "cells_run": run.get("cells_run"),
+        "cells_resumed": run.get("cells_resumed"),
+        "n_records": len(raw),
+        "executor": _executor_text(run.get("executor")) if run.get("executor") is not None else None,
+        "workers": _workers(run, raw),
+        "sittings": sittings,
+        "shards": _shards(run),
         "per_claim": per_claim,
-        "run_present": rs.run is not None,
-        "run_extra": {k: v for k, v in run.items() if k not in {
-            "versions", "per_claim_wall_s", "per_claim", "claim_wall_s", "device", "git_commit", "commit",
-            "profile", "seeds", "start", "started", "end", "finished", "wall_s", "wall_time_s"}},
+        "roots": [str(r) for r in view.roots],
+        "profile_settings": run.get("profile_settings"),
+        "run_extra": {k: v for k, v in run.items() if k not in _SHOWN_RUN_KEYS},
     }
 
 
-def _json_safe(obj):
-    """NaN / inf -> None so that results.json is strict JSON."""
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    return obj
+# --------------------------------------------------------------------------------------------------
+# the audit (kill matrix)
+
+
+def load_audit(audit: Any) -> tuple[dict | None, list[tuple[str, str]]]:
+    """The audit as a dict, or (None, [(where, why)]) when it cannot be used. ``audit`` is a dict or the
+    path of ``audit.json`` (``{"schema": 2, "kind": "audit", "faults": [...], ...}``)."""
+    where = "audit"
+    if isinstance(audit, (str, os.PathLike)):
+        where = str(audit)
+        try:
+            audit = read_json(audit)
+        except FileNotFoundError:
+            return None, [(where, "missing")]
+        except (OSError, ValueError) as exc:
+            return None, [(where, f"unreadable: {type(exc).__name__}: {exc}")]
+    if not isinstance(audit, dict):
+        return None, [(where, f"not a JSON object ({type(audit).__name__})")]
+    if audit.get("kind") != "audit":
+        return None, [(where, f"kind {audit.get('kind')!r} is not 'audit'")]
+    if audit.get("schema") != SCHEMA:
+        return None, [(where, f"schema {audit.get('schema')!r} is not {SCHEMA}, the schema this version reads")]
+    if not isinstance(audit.get("faults"), list) or not all(isinstance(f, dict) and f.get("id") for f in audit["faults"]):
+        return None, [(where, "'faults' must be a list of objects with an 'id'")]
+    return audit, []
+
+
+def _audit_view(audit: dict) -> dict:
+    matrix = audit.get("matrix") if isinstance(audit.get("matrix"), dict) else {}
+    claim_ids = [c for c in audit.get("claims") or [] if isinstance(c, str)]
+    if not claim_ids:
+        claim_ids = order_claims({c for row in matrix.values() if isinstance(row, dict) for c in row})
+    faults = []
+    for f in audit["faults"]:
+        fid = str(f["id"])
+        row = matrix.get(fid) if isinstance(matrix.get(fid), dict) else {}
+        changes = [c for c in f.get("changes") or [] if isinstance(c, dict)]
+        caught_by = [str(c) for c in f.get("caught_by") or []]
+        cells = []
+        for cid in claim_ids:
+            state = row.get(cid)
+            if state is None:
+                state = "caught" if cid in caught_by else "n/a"
+            state = str(state)
+            mine = [c for c in changes if c.get("claim") == cid]
+            lines = [f"{c.get('cell_key')}: expect {c.get('expect')} → {c.get('verdict')}"
+                     + (f" ({c['reason']})" if c.get("reason") else "") for c in mine[:12]]
+            if len(mine) > 12:
+                lines.append(f"... {len(mine) - 12} more")
+            title = f"{fid} × {cid}: {state}" + ("\n" + "\n".join(lines) if lines else "")
+            cells.append({"claim": cid, "state": state, "symbol": AUDIT_STATES.get(state, "–"),
+                          "cls": state if state in AUDIT_STATES else "other", "title": title,
+                          "n_changes": len(mine)})
+        caught = f.get("caught")
+        if caught is None:
+            caught = any(c["state"] == "caught" for c in cells)
+        faults.append({"id": fid, "category": f.get("category"), "description": f.get("description"),
+                       "target": f.get("target"), "caught": bool(caught), "caught_by": caught_by,
+                       "wall_s": f.get("wall_s"), "invisible_at": f.get("invisible_at"), "changes": changes,
+                       "cells": cells})
+    n_caught = sum(f["caught"] for f in faults)
+    clean = []
+    for c in audit.get("clean") or []:
+        if isinstance(c, dict):
+            alarms = [a for a in c.get("false_alarms") or [] if isinstance(a, dict)]
+            clean.append({"run": c.get("run"), "seed": c.get("seed"), "wall_s": c.get("wall_s"), "false_alarms": alarms})
+    score = audit.get("score")
+    try:
+        score = float(score) if score is not None else (n_caught / len(faults) if faults else None)
+    except (TypeError, ValueError):
+        score = None
+    return {
+        "profile": audit.get("profile"), "claims": claim_ids, "faults": faults, "n_caught": n_caught,
+        "n_faults": len(faults), "score": score, "invisible": [f for f in faults if f["invisible_at"]],
+        "missed": [f for f in faults if not f["caught"]], "clean": clean,
+        "false_alarms": sum(len(c["false_alarms"]) for c in clean),
+    }
+
+
+# --------------------------------------------------------------------------------------------------
+# the page
 
 
 def _relative_link(target: pathlib.Path, out_dir: pathlib.Path) -> str:
@@ -180,6 +417,15 @@ def _relative_link(target: pathlib.Path, out_dir: pathlib.Path) -> str:
         return "results.json"
 
 
+def _record_link(r: dict, roots: list[pathlib.Path], out: pathlib.Path) -> str:
+    """The stored file of a record (the first folder that holds it: the one a merge kept)."""
+    for root in roots:
+        path = root / r["claim"] / f"{r['cell_key']}.json"
+        if path.is_file():
+            return _relative_link(path, out)
+    return "results.json"
+
+
 def _env() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)),
                              autoescape=jinja2.select_autoescape(["html", "j2"], default=True),
@@ -187,73 +433,17 @@ def _env() -> jinja2.Environment:
     env.filters["num"] = fmt_num
     env.filters["ci"] = fmt_ci
     env.filters["pretty"] = lambda obj: json.dumps(obj, indent=2, sort_keys=True, default=str)
-    env.globals["VERDICT_STYLE"] = VERDICT_STYLE
+    env.filters["test_short"] = test_short
+    env.globals["VERDICT_SYMBOL"] = VERDICT_SYMBOL
     env.globals["extra_label"] = an.extra_label
+    env.globals["describe_fit"] = an.describe_fit
+    env.globals["cell_title"] = cell_title
+    env.globals["test_text"] = test_text
     return env
 
 
-def _atomic_write(path: pathlib.Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=str(path.parent), prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def build_report(results_dir, out_dir, compare_dir=None) -> pathlib.Path:
-    """Write ``out_dir/index.html`` (and ``out_dir/results.json``) from ``results_dir``; return the HTML path."""
-    out = pathlib.Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    rs = an.load_results(results_dir)
-    prov = _provenance(rs)
-    profile = str(prov["profile"] or "unknown")
-
-    bundle = {"run": rs.run, "records": [r["_raw"] for r in rs.records], "problems": rs.problems}
-    _atomic_write(out / "results.json", json.dumps(_json_safe(bundle), indent=1, sort_keys=True, default=str))
-
-    claims = []
-    for cid, recs in rs.by_claim().items():
-        summ = an.summarize_claim(cid, recs)
-        figs, notes = claim_figures(cid, recs, profile)
-        for r in recs:
-            r["_link"] = _relative_link(rs.root / r["_relpath"], out) if r.get("_relpath") else "results.json"
-        failing = []
-        for r in sorted(recs, key=lambda r: r["cell_key"]):
-            if r["control"] or r["verdict"] != "fails":
-                continue
-            failing.append({"rec": r, "measured": fmt_measured(r["measured"]),
-                            "command": reproduce_command(r)})
-        thresholds = []
-        for L, t in summ.thresholds.items():
-            thresholds.append({"L": L, "pooled": t,
-                               "regimes": {g: summ.thresholds_by_regime[g].get(L)
-                                           for g in summ.thresholds_by_regime}})
-        claims.append({
-            "id": cid, "anchor": "claim-" + "".join(ch if ch.isalnum() else "-" for ch in cid),
-            "meta": _claim_meta(cid), "s": summ, "figs": figs, "notes": notes,
-            "panels": an.phase_panels(recs), "failing": failing, "thresholds": thresholds,
-            "constants": _constants(recs),
-        })
-
-    changes = None
-    if compare_dir is not None:
-        changes = compare_results(results_dir, compare_dir)
-
-    html = _env().get_template("report.html.j2").render(
-        claims=claims, prov=prov, profile=profile, problems=rs.problems,
-        results_root=_relative_link(rs.root, out), verdict_rule=_verdict_rule(),
-        changes=changes, compare_a=str(pathlib.Path(results_dir)), compare_b=str(compare_dir) if compare_dir else "",
-        generated=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        n_records=len(rs.records), verdicts=an.VERDICTS,
-    )
-    index = out / "index.html"
-    _atomic_write(index, html)
-    return index
+def _anchor(prefix: str, text: str) -> str:
+    return prefix + "".join(ch if ch.isalnum() else "-" for ch in text)
 
 
 def _constants(recs: list[dict]) -> list[dict]:
@@ -266,9 +456,87 @@ def _constants(recs: list[dict]) -> list[dict]:
         for k, v in r["declared_constants"].items():
             declared.setdefault(k, v)
         for k, v in r["measured_constants"].items():
-            x = an._num(v.get("max") if isinstance(v, dict) else v)
+            x = an.num(v.get("max") if isinstance(v, dict) else v)
             if math.isfinite(x):
                 measured.setdefault(k, []).append(x)
     keys = sorted(set(declared) | set(measured))
     return [{"name": k, "declared": declared.get(k), "worst": max(measured[k]) if measured.get(k) else None,
              "best": min(measured[k]) if measured.get(k) else None} for k in keys]
+
+
+def build_report(source: str | os.PathLike | ResultView, out_dir: str | os.PathLike,
+                 compare_dir: str | os.PathLike | ResultView | None = None, audit: Any = None, *,
+                 registry: Any = None) -> pathlib.Path:
+    """Write ``out_dir/index.html`` and ``out_dir/results.json`` (see the module docstring); return the
+    HTML path. ``registry`` names the claims registry (default: the one ``rnnclaims`` uses); when it
+    cannot be imported the report still builds, with titles from the records and generic figures."""
+    out = pathlib.Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise WriteError(exc.errno, f"cannot create the report folder {out}: {exc.strerror or exc}") from exc
+    remove_stale_temps(out)
+
+    reg, registry_problem = _registry(registry)
+    view = as_view(source, registry=reg)
+    records = [an.normalize_record(r) for r in view.records]
+    by_claim = an.records_by_claim(records, view.run)
+    prov = _provenance(view, records, by_claim)
+    profile = str(prov["profile"] or "unknown")
+
+    invalid = [{"path": str(p), "reason": why, "what": "results"} for p, why in view.invalid]
+
+    changes = None
+    compare_label = ""
+    if compare_dir is not None:
+        view_b = as_view(compare_dir, registry=reg)
+        invalid += [{"path": str(p), "reason": why, "what": "comparison run B"} for p, why in view_b.invalid]
+        changes = compare_views(view, view_b)
+        compare_label = ", ".join(str(r) for r in view_b.roots) or str(compare_dir)
+
+    audit_data, audit_problems = (None, [])
+    if audit is not None:
+        audit_data, audit_problems = load_audit(audit)
+        invalid += [{"path": where, "reason": why, "what": "audit"} for where, why in audit_problems]
+
+    atomic_write_json(out / "results.json", {
+        "schema": SCHEMA, "run": view.run, "records": view.records,
+        "invalid": [{"path": str(p), "reason": why} for p, why in view.invalid],
+        "audit": audit_data,
+    })
+
+    claims = []
+    for cid, recs in by_claim.items():
+        claim_obj = _claim_of(reg, cid)
+        summ = an.summarize_claim(cid, recs)
+        figs, notes = claim_figures(cid, recs, profile, claim_obj)
+        for r in recs:
+            r["_link"] = _record_link(r, view.roots, out)
+        failing = []
+        for r in sorted(recs, key=lambda r: r["cell_key"]):
+            if r["control"] or r["verdict"] != "fails":
+                continue
+            failing.append({"rec": r, "measured": fmt_measured(r["measured"]), "command": reproduce_command(r)})
+        thresholds = [{"L": L, "pooled": t, "regimes": {g: summ.thresholds_by_regime[g].get(L)
+                                                        for g in summ.thresholds_by_regime}}
+                      for L, t in summ.thresholds.items()]
+        claims.append({
+            "id": cid, "anchor": _anchor("claim-", cid), "meta": _claim_meta(cid, recs, claim_obj), "s": summ,
+            "figs": figs, "notes": notes, "panels": an.phase_panels(recs), "failing": failing,
+            "thresholds": thresholds, "constants": _constants(recs),
+        })
+
+    all_disagreements = [r for c in claims for r in c["s"].disagreements]
+    html = _env().get_template("report.html.j2").render(
+        claims=claims, prov=prov, profile=profile, invalid=invalid,
+        results_roots=[{"path": str(r), "link": _relative_link(r, out)} for r in view.roots],
+        verdict_rule=_verdict.RULE, registry_problem=registry_problem,
+        changes=changes, compare_a=", ".join(str(r) for r in view.roots), compare_b=compare_label,
+        audit=_audit_view(audit_data) if audit_data is not None else None, audit_requested=audit is not None,
+        disagreements=all_disagreements,
+        generated=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        n_records=len(records), verdicts=VERDICTS,
+    )
+    index = out / "index.html"
+    atomic_write_text(index, html)
+    return index

@@ -1,7 +1,8 @@
 """Diff of two result sets (e.g. CPU vs GPU, or two commits), cell by cell.
 
-``compare_results(a_dir, b_dir)`` matches records by ``(claim, cell_key)`` and returns a list of
-:class:`Change`, ordered: verdict flips first (by claim in catalogue order, then cell key), then cells
+``compare_results(a, b)`` (each a results folder or a :class:`claims.merge.ResultView`) matches records
+by ``(claim, cell_key)`` and returns a list of :class:`Change`, ordered: verdict flips first (by claim in
+report order: run A's claim list, else run B's, else the catalogue's; then cell key), then cells
 present in only one of the runs, then margin changes, largest first. The size of a margin change is
 ``|log(margin_b / margin_a)|`` when both margins are positive and finite (margins are ratios
 measured / bound, so a factor is the natural unit), else ``|margin_b - margin_a|``; a margin that
@@ -14,10 +15,13 @@ from __future__ import annotations
 import math
 import pathlib
 from dataclasses import dataclass
+from typing import Any
 
-from .analysis import CLAIM_ORDER, load_results
+from claims.merge import ResultView, merged_view
 
-__all__ = ["Change", "compare_results", "compare_record_sets"]
+from .analysis import claim_order, normalize_record
+
+__all__ = ["Change", "compare_results", "compare_record_sets", "compare_views", "as_view"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,7 @@ class Change:
     margin_a: float
     margin_b: float
     size: float  # ordering key within the kind (see module docstring)
+    expect: str | None = None  # what the suite expects of the cell (run B's record, else A's)
 
     @property
     def flipped(self) -> bool:
@@ -62,20 +67,19 @@ def _margin_change(a: float, b: float) -> float:
     return abs(b - a)
 
 
-def _claim_rank(c: str) -> tuple:
-    return (CLAIM_ORDER.index(c), c) if c in CLAIM_ORDER else (len(CLAIM_ORDER), c)
-
-
-def compare_record_sets(recs_a: list[dict], recs_b: list[dict]) -> list[Change]:
+def compare_record_sets(recs_a: list[dict], recs_b: list[dict], run: dict | None = None) -> list[Change]:
+    """Changes between two lists of records (stored or normalized); ``run`` orders the claims."""
     a = {(r["claim"], r["cell_key"]): r for r in recs_a}
     b = {(r["claim"], r["cell_key"]): r for r in recs_b}
+    rank = {c: i for i, c in enumerate(claim_order({k[0] for k in set(a) | set(b)}, run))}
     flips, only, margins = [], [], []
-    for key in sorted(set(a) | set(b), key=lambda k: (_claim_rank(k[0]), k[1])):
+    for key in sorted(set(a) | set(b), key=lambda k: (rank[k[0]], k[1])):
         ra, rb = a.get(key), b.get(key)
-        ref = ra or rb
-        ma = ra["margin"] if ra else math.nan
-        mb = rb["margin"] if rb else math.nan
-        common = dict(claim=key[0], cell_key=key[1], params=ref["params"], control=ref["control"],
+        ref = rb or ra
+        ma = _margin(ra)
+        mb = _margin(rb)
+        common = dict(claim=key[0], cell_key=key[1], params=ref.get("params") or {},
+                      control=bool(ref.get("control")), expect=ref.get("expect"),
                       verdict_a=ra["verdict"] if ra else None, verdict_b=rb["verdict"] if rb else None,
                       margin_a=ma, margin_b=mb)
         if ra is None or rb is None:
@@ -90,6 +94,28 @@ def compare_record_sets(recs_a: list[dict], recs_b: list[dict]) -> list[Change]:
     return flips + only + margins
 
 
-def compare_results(a_dir: str | pathlib.Path, b_dir: str | pathlib.Path) -> list[Change]:
+def _margin(r: dict | None) -> float:
+    if r is None:
+        return math.nan
+    try:
+        return float(r.get("margin"))
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def as_view(source: str | pathlib.Path | ResultView, registry: Any = None) -> ResultView:
+    """A results folder read by the one loader (:func:`claims.merge.merged_view`), or the view itself."""
+    if isinstance(source, ResultView):
+        return source
+    return merged_view([source], registry=registry)
+
+
+def compare_views(a: ResultView, b: ResultView) -> list[Change]:
+    """Changes from view A to view B (invalid files of either are not compared: they are not records)."""
+    return compare_record_sets([normalize_record(r) for r in a.records], [normalize_record(r) for r in b.records],
+                               a.run or b.run)
+
+
+def compare_results(a: str | pathlib.Path | ResultView, b: str | pathlib.Path | ResultView) -> list[Change]:
     """Changes from run A to run B: verdict flips first, then one-sided cells, then largest margin changes."""
-    return compare_record_sets(load_results(a_dir).records, load_results(b_dir).records)
+    return compare_views(as_view(a), as_view(b))

@@ -1,20 +1,29 @@
-"""All matplotlib figures of the report, rendered to inline SVG strings.
+"""The report's matplotlib figures, rendered to inline SVG strings.
 
-Every figure function takes the records of one claim and returns a :class:`Figure` (title, SVG, caption)
-or raises :class:`Missing` with a short reason when the records lack the keys it needs; the caller turns
-that into a note on the page. Conventions for ``measured`` keys and ``series`` rows are those of
-``docs/ARCHITECTURE.md`` ("Series conventions"). Colours: Okabe-Ito (colour-blind safe), and markers /
+A figure function has the signature ``fn(claim_id, records, profile) -> Figure`` (title, SVG, caption):
+``records`` are the claim's records as :func:`reports.analysis.normalize_record` gives them (the stored
+JSON with ``margin`` a float, NaN for null, and ``params``, ``measured``, ``series`` always present), and
+``profile`` is the profile's name. It raises :class:`Missing` with a short reason when the records lack
+the keys it needs; the report turns that into a note on the page.
+
+Which figures a claim gets: the functions in its ``Claim.figures`` (callables, or ``"module:function"``
+strings resolved here, so that running a claim never imports plotting code), then the generic
+:func:`margin_figure`. A claim without figures (or a report built where the claims registry cannot be
+imported) gets the generic figures only. Conventions for ``measured`` keys and ``series`` rows are those
+of ``docs/ARCHITECTURE.md`` ("Series conventions"). Colours: Okabe-Ito (colour-blind safe), and markers /
 line styles also differ, so no information is carried by colour alone.
 """
 
 from __future__ import annotations
 
+import importlib
 import io
 import itertools
 import math
 import re
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Any, Callable
 
 import matplotlib
 
@@ -23,11 +32,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker as mticker  # noqa: E402
 import numpy as np  # noqa: E402
 
+from claims.fits import fmt_pm, loglog_slope  # noqa: E402
+
 from .analysis import (  # noqa: E402
     _num,
     _sort_key,
-    fit_growth,
-    fit_power_law,
     has_width_axis,
     measured_value,
 )
@@ -217,10 +226,11 @@ def ntk_conv_figure(claim, records, profile) -> Figure:
         ms = sorted(agg)
         es = [float(np.mean(agg[m])) for m in ms]
         allm += ms
-        fit = fit_power_law(ms, es)
-        lab = f"L={L}" + (f", slope {fit.a:.2f}" if fit.ok else "")
+        fit = loglog_slope(ms, es)
+        slope = fmt_pm(fit.slope, fit.stderr, "slope")
+        lab = f"L={L}" + (f", {slope}" if fit.ok else "")
         if fit.ok:
-            slopes.append(f"L={L}: {fit.a:.2f}")
+            slopes.append(f"L={L}: {slope}")
         ax.plot(ms, es, label=lab, **_style(i))
     if allm:
         m0, m1 = min(allm), max(allm)
@@ -239,9 +249,20 @@ def ntk_conv_figure(claim, records, profile) -> Figure:
                   f"error <= 0.1; dotted: an m^-1/2 guide. Mean over examples. Profile: {profile}.")
 
 
+def ntk_pd_lambda_figure(claim, records, profile) -> Figure:
+    """NTK-PD: lambda_min(H_inf) against L per regime (measured key ``lambda_min``)."""
+    return _lambda_figure(claim, records, profile, infinite_only=True)
+
+
+def ntk_pd_m_lambda_figure(claim, records, profile) -> Figure:
+    """NTK-PD-M: lambda_min(H_m(W_0)) per width and lambda_min(H_inf) against L (``lambda_min_m``,
+    ``lambda_min_inf``)."""
+    return _lambda_figure(claim, records, profile, infinite_only=False)
+
+
 @_rc
-def lambda_figure(claim, records, profile) -> Figure:
-    keys = ["lambda_min"] if claim == "NTK-PD" else ["lambda_min_m", "lambda_min_inf"]
+def _lambda_figure(claim, records, profile, infinite_only: bool) -> Figure:
+    keys = ["lambda_min"] if infinite_only else ["lambda_min_m", "lambda_min_inf"]
     data = defaultdict(list)  # (key, regime, m) -> [(L, value)]
     for r in _main(records):
         p = r["params"]
@@ -274,7 +295,7 @@ def lambda_figure(claim, records, profile) -> Figure:
     ax.set_xlabel("length L")
     ax.set_ylabel("smallest eigenvalue λ_min")
     ax.legend(fontsize=7, ncol=2 if len(data) > 6 else 1)
-    what = ("λ_min(H_inf) of the infinite-width NTK" if claim == "NTK-PD"
+    what = ("λ_min(H_inf) of the infinite-width NTK" if infinite_only
             else "λ_min(H_m(W_0)) of the empirical NTK (solid, marker = width) and λ_min(H_inf) (dashed)")
     return Figure("lambda", "Smallest NTK eigenvalue against L", to_svg(fig),
                   f"{what} against length L per regime (colour), smallest over examples. Profile: {profile}.")
@@ -536,9 +557,18 @@ def rand_label_figure(claim, records, profile) -> Figure:
                   f"random labels against n, median over examples, one line per L. Profile: {profile}.")
 
 
+def forward_layers_figure(claim, records, profile) -> Figure:
+    """FWD: ||h_l||^2 / q_l across layers against the bounds 1/2 and 2 (series rows ``l``, ``ratio``)."""
+    return _layer_ratio_figure(claim, records, profile, (0.5, 2.0, "‖h_l‖² / q_l"))
+
+
+def backward_layers_figure(claim, records, profile) -> Figure:
+    """BWD: ||delta_l||^2 / m across layers against the bounds 1/4 and 1 (series rows ``l``, ``ratio``)."""
+    return _layer_ratio_figure(claim, records, profile, (0.25, 1.0, "‖δ_l‖² / m"))
+
+
 @_rc
-def layer_ratio_figure(claim, records, profile) -> Figure:
-    bounds = {"FWD": (0.5, 2.0, "‖h_l‖² / q_l"), "BWD": (0.25, 1.0, "‖δ_l‖² / m")}[claim]
+def _layer_ratio_figure(claim, records, profile, bounds: tuple) -> Figure:
     rows = [r for r in _rows(records, ("l", "ratio")) if math.isfinite(_num(r["ratio"]))]
     if not rows:
         raise Missing("no series rows with l and ratio")
@@ -569,31 +599,96 @@ def layer_ratio_figure(claim, records, profile) -> Figure:
                   f"{bounds[0]:g} and {bounds[1]:g}. Profile: {profile}.")
 
 
-SPECIFIC = {
-    "FWD": [layer_ratio_figure],
-    "BWD": [layer_ratio_figure],
-    "NTK-CONV": [ntk_conv_figure],
-    "NTK-PD": [lambda_figure],
-    "NTK-PD-M": [lambda_figure],
-    "PERT": [pert_figure],
-    "LAZY": [lazy_figure],
-    "GEN-ADD": [gen_add_figure],
-    "CPLX-ADD": [cplx_add_figure],
-    "CPLX-NVAR": [cplx_nvar_figure],
-    "RAND-LABEL": [rand_label_figure],
+# --------------------------------------------------------------------------------------------------
+# Which figures a claim gets
+
+
+#: The generic figures every claim gets after its own (the phase diagram is a table, not a figure).
+GENERIC: tuple[Callable, ...] = (margin_figure,)
+
+# TEMPORARY: the figures of the built-in claims by id, used only for a claim whose ``Claim.figures`` is
+# empty, until the catalogue's Claims carry these very strings in ``figures=``; then delete this table
+# (and its use in figures_for), so that figures are reached through the Claim only.
+_UNTIL_CLAIMS_CARRY_FIGURES: dict[str, tuple[str, ...]] = {
+    "FWD": ("reports.figures:forward_layers_figure",),
+    "BWD": ("reports.figures:backward_layers_figure",),
+    "NTK-CONV": ("reports.figures:ntk_conv_figure",),
+    "NTK-PD": ("reports.figures:ntk_pd_lambda_figure",),
+    "NTK-PD-M": ("reports.figures:ntk_pd_m_lambda_figure",),
+    "PERT": ("reports.figures:pert_figure",),
+    "LAZY": ("reports.figures:lazy_figure",),
+    "GEN-ADD": ("reports.figures:gen_add_figure",),
+    "CPLX-ADD": ("reports.figures:cplx_add_figure",),
+    "CPLX-NVAR": ("reports.figures:cplx_nvar_figure",),
+    "RAND-LABEL": ("reports.figures:rand_label_figure",),
 }
 
 
-def claim_figures(claim: str, records: list[dict], profile: str) -> tuple[list[Figure], list[str]]:
-    """All figures of one claim, plus notes for figures omitted (missing keys or a plotting error)."""
+class FigureSpecError(ValueError):
+    """A ``Claim.figures`` entry that is neither a callable nor an importable "module:function"."""
+
+
+def resolve_figure(spec: Any) -> Callable:
+    """A figure function from a ``Claim.figures`` entry: a callable as it is, or a "module:function"
+    string imported now. Raises :class:`FigureSpecError` naming the entry."""
+    if callable(spec):
+        return spec
+    if not isinstance(spec, str):
+        raise FigureSpecError(f"figure {spec!r} is neither a callable nor a 'module:function' string")
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise FigureSpecError(f"figure {spec!r} is not of the form 'module:function'")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:
+        raise FigureSpecError(f"figure {spec!r}: cannot import {module_name!r}: {type(exc).__name__}: {exc}") from exc
+    fn = module
+    for part in attr.split("."):
+        fn = getattr(fn, part, None)
+        if fn is None:
+            raise FigureSpecError(f"figure {spec!r}: {module_name} has no {attr!r}")
+    if not callable(fn):
+        raise FigureSpecError(f"figure {spec!r}: {module_name}.{attr} is not callable")
+    return fn
+
+
+def figure_specs(claim_id: str, claim: Any | None) -> tuple[Any, ...]:
+    """The claim's own figure entries (``claim.figures``); () without a Claim (the registry could not be
+    imported, or does not know the id). While the built-in claims do not carry theirs yet, a built-in
+    claim with empty ``figures`` gets the temporary table's entries."""
+    if claim is None:
+        return ()
+    own = tuple(getattr(claim, "figures", ()) or ())
+    if own:
+        return own
+    return _UNTIL_CLAIMS_CARRY_FIGURES.get(claim_id, ())
+
+
+def _name(fn: Any) -> str:
+    return getattr(fn, "__name__", None) or str(fn)
+
+
+def claim_figures(claim: str, records: list[dict], profile: str, claim_obj: Any | None = None
+                  ) -> tuple[list[Figure], list[str]]:
+    """The figures of one claim (its own, then the generic ones), plus notes for figures omitted
+    (missing keys, an unresolvable entry, or a plotting error: a broken figure never stops the report)."""
     figs, notes = [], []
-    for fn in SPECIFIC.get(claim, []) + [margin_figure]:
+    fns: list[Callable] = []
+    for spec in figure_specs(claim, claim_obj):
         try:
-            figs.append(fn(claim, records, profile))
+            fns.append(resolve_figure(spec))
+        except FigureSpecError as exc:
+            notes.append(f"figure omitted: {exc}.")
+    for fn in [*fns, *GENERIC]:
+        label = _name(fn).replace("_figure", "")
+        try:
+            fig = fn(claim, records, profile)
+            if not isinstance(fig, Figure):
+                raise TypeError(f"returned {type(fig).__name__}, not reports.figures.Figure")
+            figs.append(fig)
         except Missing as exc:
-            notes.append(f"{fn.__name__.replace('_figure', '')} figure omitted: {exc}.")
+            notes.append(f"{label} figure omitted: {exc}.")
         except Exception as exc:  # a malformed record must not take the whole report down
             plt.close("all")
-            notes.append(f"{fn.__name__.replace('_figure', '')} figure omitted: "
-                         f"{exc.__class__.__name__}: {exc}.")
+            notes.append(f"{label} figure omitted: {exc.__class__.__name__}: {exc}.")
     return figs, notes

@@ -1,16 +1,18 @@
-"""reports.compare on two hand-made result sets: exactly the flipped cells, flips first, then margins."""
+"""reports.compare on two hand-made result sets: exactly the flipped cells, flips first, then margins;
+folders and merged views alike; the page's comparison table."""
 
 from __future__ import annotations
 
 import copy
 import html
 
+from claims.merge import merged_view
 from reports.build import build_report
 from reports.compare import compare_results
 try:
-    from tests.fixtures_records import make_record, write_results
+    from tests.fixtures_records import make_record, run_meta, write_results
 except ImportError:  # tests/ not a package on sys.path
-    from fixtures_records import make_record, write_results
+    from fixtures_records import make_record, run_meta, write_results
 
 
 def _base():
@@ -18,13 +20,14 @@ def _base():
     for claim in ("FWD", "NTK-PD"):
         for L in (2, 4):
             for m in (64, 256):
-                recs.append(make_record(claim, {"m": m, "L": L, "regime": "unit"}, "holds", 0.5))
+                recs.append(make_record(claim, {"m": m, "L": L, "regime": "unit"}, "holds", 0.5,
+                                        expect="holds" if m == 256 else None))
     recs.append(make_record("FWD", {"m": 64, "L": 4, "regime": "unit", "control": True}, "fails", 3.0))
     return recs
 
 
-def _find(recs, claim, **params):
-    hit = [r for r in recs if r["claim"] == claim and r["params"] == params]
+def _find(recs, claim, **cell):
+    hit = [r for r in recs if r["claim"] == claim and r["cell"] == cell]
     assert len(hit) == 1
     return hit[0]
 
@@ -66,7 +69,22 @@ def test_compare_lists_exactly_the_flipped_cells(tmp_path):
     assert len(margins) == 3
     assert margins[1].margin_b == 4.0 and margins[2].margin_b == 0.25
     flip = [c for c in changes if c.kind == "verdict" and c.claim == "NTK-PD"][0]
-    assert (flip.verdict_a, flip.verdict_b) == ("holds", "inconclusive")
+    assert (flip.verdict_a, flip.verdict_b) == ("holds", "inconclusive") and flip.expect == "holds"
+    # a merged view compares like the folder it came from
+    assert compare_results(merged_view([ra]), merged_view([rb])) == changes
+
+
+def test_claims_are_ordered_by_run_a(tmp_path):
+    a = [make_record(c, {"m": 64, "L": 2, "regime": "unit"}, "holds", 0.5) for c in ("FWD", "NTK-PD")]
+    b = [dict(r) for r in a]
+    for r in b:
+        r["verdict"] = "fails"
+    ra = write_results(tmp_path / "a", a, run_meta(records=a, claims=["NTK-PD", "FWD"]))
+    rb = write_results(tmp_path / "b", b)
+    assert [c.claim for c in compare_results(ra, rb)] == ["NTK-PD", "FWD"]
+    assert [c.claim for c in compare_results(rb, ra)] == ["NTK-PD", "FWD"]  # A has none: B's
+    rc = write_results(tmp_path / "c", a)
+    assert [c.claim for c in compare_results(rb, rc)] == ["FWD", "NTK-PD"]  # neither: the catalogue's
 
 
 def test_identical_runs_have_no_changes(tmp_path):
@@ -84,3 +102,5 @@ def test_report_renders_the_comparison(tmp_path):
     for claim, key in flips:
         assert any(f'data-claim="{claim}" data-cell="{key}"' in r for r in rows)
     assert "<b>3</b> verdict flips" in page
+    flip = page.split('class="change change-verdict" data-claim="NTK-PD"')[1].split("</tr>")[0]
+    assert "<td>asserted</td>" in flip
