@@ -22,9 +22,9 @@ import pytest
 from reports.build import build_report
 
 try:
-    from tests.fixtures_records import synthetic_quick, run_meta, write_results
+    from tests.fixtures_records import make_record, run_meta, synthetic_audit, synthetic_quick, write_results
 except ImportError:  # tests/ not a package on sys.path
-    from fixtures_records import synthetic_quick, run_meta, write_results
+    from fixtures_records import make_record, run_meta, synthetic_audit, synthetic_quick, write_results
 
 pytestmark = pytest.mark.browser
 
@@ -91,8 +91,12 @@ def assert_page_ok(page: pathlib.Path, claims: list[str], work: pathlib.Path, sh
     assert checks["zero"] == [], f"invisible elements: {checks['zero']}"
     assert sorted(checks["sections"]) == sorted(claims)
     assert sorted(checks["overviewRows"]) == sorted(claims)
-    n_figs = page.read_text(encoding="utf-8").count('<figure class="fig"')
+    text = page.read_text(encoding="utf-8")
+    n_figs = text.count('<figure class="fig"')
     assert len(checks["figures"]) == n_figs > 0
+    if 'id="kill-table"' in text:
+        w, h = checks["killMatrix"]
+        assert w > 0 and h > 0, "kill matrix not visible"
     for key, (w, h) in list(checks["sections"].items()) + list(checks["figures"].items()):
         assert w > 0 and h > 0, key
     shot = screenshot(page, work, shot_name)
@@ -103,8 +107,14 @@ def assert_page_ok(page: pathlib.Path, claims: list[str], work: pathlib.Path, sh
 @needs_chromium
 def test_synthetic_report_in_chromium(tmp_path):
     recs = synthetic_quick()
-    root = write_results(tmp_path / "results", recs, run_meta())
-    page = build_report(root, tmp_path / "site")
+    # a control that did not work, a must-hold cell that fails, a file that could not be read
+    recs.append(make_record("FWD", {"m": 2048, "L": 16, "regime": "unit", "control": True}, "inconclusive"))
+    recs.append(make_record("BWD", {"m": 4096, "L": 2, "regime": "unit"}, "fails", 2.0, expect="holds"))
+    root = write_results(tmp_path / "results", recs, run_meta(records=recs))
+    (root / "FWD" / "garbage.json").write_text("{")
+    page = build_report(root, tmp_path / "site", audit=synthetic_audit())
+    text = page.read_text(encoding="utf-8")
+    assert 'id="could-not-be-read"' in text and 'id="kill-table"' in text and "✗ 2 disagreements" in text
     assert_page_ok(page, sorted({r["claim"] for r in recs}), tmp_path / "chromium", "report-synthetic.png")
 
 
