@@ -88,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--allow-mixed", action="store_true", help="merge results of different profiles, seeds or commits")
         if name == "report":
             p.add_argument("--compare", default=None, metavar="B_DIR", help="a second result set to compare against")
+            p.add_argument("--audit", default=None, metavar="AUDIT_JSON", help="add the kill matrix of `rnnclaims audit`")
         _add_registry(p)
 
     p = sub.add_parser("reproduce", help="re-run one example from its recipe or stored record")
@@ -133,8 +134,8 @@ def _cmd_list(args: argparse.Namespace, out: TextIO) -> int:
 
     if args.cost and not args.profile:
         raise UsageError("--cost needs --profile P")
+    claims = all_claims(args.registry)  # first: a catalogue may register its own profiles
     profile = get_profile(args.profile) if args.profile else None
-    claims = all_claims(args.registry)
     costs = estimated_costs(claims, profile) if (profile is not None and args.cost) else {}
     rows = []
     for claim in claims:
@@ -210,6 +211,7 @@ def _cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from claims.scheduling import parse_shard
     from claims.session import run_profile
 
+    registry = resolve_registry(args.registry)  # first: a catalogue may register its own profiles
     profile = get_profile(args.profile)
     workers = _int_arg(args.workers, "--workers", 1)
     dask_local = _int_arg(args.dask_local, "--dask-local", 1)
@@ -220,7 +222,6 @@ def _cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.scheduler is not None and not args.scheduler.strip():
         raise UsageError("--scheduler must be an address like tcp://HOST:8786")
     shard = parse_shard(args.shard) if args.shard is not None else None
-    registry = resolve_registry(args.registry)
     selected = select_claims(args.claims, registry)
     summary = run_profile(
         profile, args.out, device=args.device, workers=workers, claims=[c.id for c in selected],
@@ -281,7 +282,7 @@ def _cmd_report(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             raise UsageError(f"--compare {args.compare!r} has no results folder")
     from reports.build import build_report
 
-    path = build_report(view, Path(args.out), compare_dir=compare)
+    path = build_report(view, Path(args.out), compare_dir=compare, audit=args.audit, registry=args.registry)
     out.write(f"report: {path}\n")
     return EXIT_OK
 
@@ -295,7 +296,7 @@ def _cmd_merge(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     out.write(f"merged {len(view.records)} records from {len(args.results)} folder(s) into {target}\n")
     from reports.build import build_report
 
-    out.write(f"report: {build_report(target, Path(args.out))}\n")
+    out.write(f"report: {build_report(target, Path(args.out), registry=args.registry)}\n")
     return EXIT_OK
 
 

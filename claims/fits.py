@@ -81,8 +81,11 @@ def _line(t: np.ndarray, y: np.ndarray) -> LineFit:
 
     res = linregress(t, y)
     resid = y - (res.slope * t + res.intercept)
-    return LineFit(float(res.slope), float(res.intercept), float(res.stderr), float(np.sum(resid ** 2)),
-                   float(res.rvalue ** 2), n)
+    rss = float(np.sum(resid ** 2))
+    # points exactly on a line: the slope's standard error is 0 (scipy gives NaN when y is constant)
+    stderr = 0.0 if rss <= RSS_FLOOR else float(res.stderr)
+    r2 = float(res.rvalue ** 2) if math.isfinite(res.rvalue) else 1.0
+    return LineFit(float(res.slope), float(res.intercept), stderr, rss, r2, n)
 
 
 def _finite_positive(xs: Iterable[Any], ys: Iterable[Any]) -> tuple[np.ndarray, np.ndarray]:

@@ -54,8 +54,10 @@ def claims_options(config: pytest.Config) -> dict:
     """The validated claim options of this session (bad values raise ``pytest.UsageError``)."""
     from claims.cell import DTYPES
     from claims.profiles import get_profile
+    from claims.registry import resolve_registry
 
     try:
+        resolve_registry(config.getoption("--claims-registry"))  # first: it may register profiles
         profile = get_profile(config.getoption("--claims-profile"))
     except ValueError as exc:
         raise pytest.UsageError(f"--claims-profile: {exc}") from None

@@ -230,12 +230,25 @@ def recipe_to_dict(recipe: Any) -> dict:
     return out
 
 
-def recipe_from_dict(claim: Claim, data: dict) -> Any:
+def recipe_from_dict(claim: Claim, data: dict, cell: dict | None = None, profile: Any = None) -> Any:
     """Rebuild a recipe of ``claim`` from its dict form: the claim's own ``recipe_from_dict`` when it
-    has one, else ``rnn_core.data.Recipe.from_dict`` (imported lazily)."""
+    has one; else the kind of recipe the claim's strategy draws for ``cell`` (one example is drawn to
+    see it): dicts stay dicts, an object with a ``from_dict`` classmethod is rebuilt by it; else
+    ``rnn_core.data.Recipe.from_dict``."""
     if not isinstance(data, dict):
         raise ValueError(f"recipe must be a JSON object, got {type(data).__name__}")
     rebuild: Callable[[dict], Any] | None = getattr(claim, "recipe_from_dict", None)
+    if rebuild is None and cell is not None and profile is not None:
+        from claims.sampling import draw_recipes
+
+        try:
+            sample = draw_recipes(claim.strategy(cell, profile), 1, 0)
+        except Exception:
+            sample = []
+        if sample and isinstance(sample[0], dict):
+            return dict(data)
+        if sample and callable(getattr(type(sample[0]), "from_dict", None)):
+            rebuild = type(sample[0]).from_dict
     if rebuild is None:
         try:
             from rnn_core.data import Recipe

@@ -147,7 +147,7 @@ def reproduce(
     if have is not None and need > MEMORY_FRACTION * have:
         raise MemoryError(f"this example needs about {need / 2**30:.3g} GiB, {have / 2**30:.2f} GiB available on "
                           f"{dev}: the recipe's n, L, d or the cell's m is too large for this machine")
-    rebuilt = recipe_from_dict(claim, recipe_doc)
+    rebuilt = recipe_from_dict(claim, recipe_doc, cell_doc, prof)
     net = record_dtype if (dtype == "auto" and record_dtype in ("float32", "float64")) else network_dtype(claim, dtype)
     import torch
 

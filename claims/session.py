@@ -342,6 +342,7 @@ def run_profile(
     claim's declared precision) or "float64". shard: (I, N) for a cost-balanced 1/N of the cells.
     warn: where lines about the folder (invalid files, pruned records) go.
     """
+    reg = resolve_registry(registry)  # first: a catalogue may register its own profiles
     profile = get_profile(profile)
     for name, value in (("workers", workers), ("seed", seed)):
         if isinstance(value, bool) or not isinstance(value, int) or value < (1 if name == "workers" else 0):
@@ -351,7 +352,6 @@ def run_profile(
     if dask_local is not None and (isinstance(dask_local, bool) or not isinstance(dask_local, int) or dask_local < 1):
         raise ValueError(f"dask_local must be an integer >= 1, got {dask_local!r}")
     dev = resolve_device(device)
-    reg = resolve_registry(registry)
     selected = select_claims(claims, reg)
     if not selected:
         raise ValueError(f"no claims registered in {reg.spec!r}")
@@ -502,7 +502,7 @@ def _run_locked(folder: ResultsFolder, profile: Profile, dev: Any, reg: Registry
     emit("finish")
     summary.per_claim_wall_s = {cid: info["seconds"] for cid, info in summary.meta.get("per_claim", {}).items()}
     if report and summary.interrupted is None:
-        summary.report_path, summary.report_error = _build_report(folder)
+        summary.report_path, summary.report_error = _build_report(folder, reg)
     return summary
 
 
@@ -580,13 +580,13 @@ def write_meta(folder: ResultsFolder, *, source: str, profile: Profile, seed: in
     return meta
 
 
-def _build_report(folder: ResultsFolder) -> tuple[Path | None, str | None]:
+def _build_report(folder: ResultsFolder, registry: Registry | None = None) -> tuple[Path | None, str | None]:
     try:
         from reports.build import build_report
     except ImportError as exc:
         return None, f"report not built: the reports package is not available ({exc})"
     try:
-        return Path(build_report(folder.path, folder.out_dir)), None
+        return Path(build_report(folder.path, folder.out_dir, registry=registry)), None
     except WriteError as exc:
         return None, f"report not built: {exc}"
     except Exception as exc:
