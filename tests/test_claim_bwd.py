@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from claims.base import Context
+from claims.catalogue import _init_common as common
 from claims.catalogue import bwd
 from claims.profiles import get_profile
 from rnn_core import init_params
@@ -28,6 +29,7 @@ def test_negative_control_fails(regime):
     out = bwd.evaluate(cell, recipe(L=4, regime=regime), CTX)
     assert out.ok is False
     assert out.measured["ratio_min"] < 0.25
+    assert out.reason.startswith("||delta_l||^2 / m min")
 
 
 def test_control_vanishes_geometrically():
@@ -80,3 +82,24 @@ def test_cells_and_must_hold():
     assert controls and all(c["w_var"] == 1.0 and c["L"] >= 4 for c in controls)
     must = [c for c in cells if bwd.CLAIM.must_hold(c, SMOKE)]
     assert must and all(c["L"] == 2 and c["m"] == SMOKE.max_width and not c.get("control") for c in must)
+
+
+def test_a_backward_pass_without_the_relu_mask_fails_the_must_hold_cell():
+    # Seeded fault: delta_l = W^T delta_{l+1} without D_l. At L = 2, ||delta_1||^2 / m -> 1 (the upper
+    # bound) instead of 1/2, so the batch maximum exceeds 1 in most examples; the correct backward pass
+    # keeps every ratio well inside [1/4, 1] on the same data.
+    from rnn_core.model import backward_deltas_tm, forward
+
+    fails = 0
+    for seed in range(6):
+        r = recipe(L=2, data_seed=seed, init_seed=seed)
+        X, _ = make_dataset(r)
+        p = init_params(256, r.d, seed=r.init_seed)
+        fw = forward(p, X)
+        good = backward_deltas_tm(p, fw)
+        broken = good.clone()
+        broken[0] = good[1] @ p.W  # the mask D_1 left out
+        ratios = lambda d: (d.pow(2).sum(dim=2) / p.m).T  # noqa: E731
+        assert common.two_sided(ratios(good), bwd.LIMIT, 2.0)[0] is True
+        fails += common.two_sided(ratios(broken), bwd.LIMIT, 2.0)[0] is False
+    assert fails >= 4

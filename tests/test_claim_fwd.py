@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from claims.base import Context
 from claims.catalogue import _init_common as common
 from claims.catalogue import fwd
+from claims.fits import guarded_ratio
 from claims.profiles import get_profile
 from rnn_core import init_params
 from rnn_core.data import Recipe, make_dataset
@@ -36,6 +37,7 @@ def test_negative_control_fails(regime):
     assert out.ok is False
     assert out.measured["ratio_max"] > 2.0
     assert out.margin > 1.0
+    assert out.reason.startswith("||h_l||^2 / q_l max")  # the failing side is named
 
 
 @pytest.mark.parametrize("regime", ["normalized", "unit", "unnormalized"])
@@ -89,7 +91,7 @@ def test_zero_prefix_is_no_information_not_a_failure():
     ok, *_ = common.two_sided(r, 1.0, 2.0)
     assert ok is True
     # a nonzero network output on a zero prefix would be a violation (x / 0 = inf)
-    assert common.ratio(torch.tensor([1.0]), torch.tensor([0.0])).item() == math.inf
+    assert guarded_ratio(torch.tensor([1.0]), torch.tensor([0.0])).item() == math.inf
 
 
 def test_cells_controls_and_must_hold():
@@ -110,6 +112,33 @@ def test_cells_controls_and_must_hold():
 def test_strategy_pins_the_cell(data):
     cell = {"m": 64, "L": 4, "regime": "normalized"}
     r = data.draw(fwd.CLAIM.strategy(cell, SMOKE))
-    assert (r.n, r.L, r.regime) == (common.n_for(SMOKE), 4, "normalized")
+    assert (r.n, r.L, r.regime) == (fwd.CLAIM.settings_for(SMOKE)["n"], 4, "normalized")
     out = fwd.evaluate(cell, r, CTX)
     assert out.ok in (True, False) and math.isfinite(out.margin)
+
+
+def test_settings_and_cost_per_profile():
+    for name in ("smoke", "quick", "standard", "full"):
+        assert fwd.CLAIM.settings_for(name)["n"] >= 1
+    with pytest.raises(ValueError, match="no settings"):
+        fwd.CLAIM.settings_for("nope")
+    # the cost grows like m^2 (the forward pass and the init dominate at large width)
+    small = fwd.cost({"m": 256, "L": 4, "regime": "unit"}, QUICK)
+    large = fwd.cost({"m": 2048, "L": 4, "regime": "unit"}, QUICK)
+    assert 8 < large / small < 64  # (2048/256)^2 = 64 for the flops; the fixed per-example overhead lowers it
+
+
+def test_a_wrong_a_variance_fails_the_must_hold_cell():
+    # Seeded fault: A ~ N(0, 1/m) halves ||h_1||^2 / q_1 (limit 1/2, the lower bound), so with n = 6
+    # sequences the batch minimum falls below 1/2 in most examples of the must-hold cell (L = 2).
+    cell = {"m": 256, "L": 2, "regime": "unit"}
+    fails = 0
+    for seed in range(6):
+        r = recipe(L=2, data_seed=seed, init_seed=seed)
+        p = init_params(256, r.d, seed=r.init_seed)
+        p = type(p)(W=p.W, A=p.A / math.sqrt(2.0), B=p.B)
+        X, _ = make_dataset(r)
+        ok, *_ = common.two_sided(fwd.forward_ratios(p, X), 1.0, 2.0)
+        fails += ok is False
+        assert fwd.evaluate(cell, r, CTX).ok is True  # the correct init passes the same examples
+    assert fails >= 4

@@ -36,6 +36,7 @@ def test_negative_control_fails(regime):
     out = grad_claim.evaluate(cell, recipe(L=4, regime=regime), CTX)
     assert out.ok is False
     assert out.measured["ratio_max"] > 2.0
+    assert "max" in out.reason and "> 2" in out.reason
 
 
 def test_control_is_not_informative_at_length_two():
@@ -92,3 +93,23 @@ def test_cells_and_must_hold():
     assert controls and all(c["w_var"] == 4.0 and c["L"] >= 4 for c in controls)
     must = [c for c in cells if grad_claim.CLAIM.must_hold(c, SMOKE)]
     assert must and all(c["L"] == 2 and c["m"] == SMOKE.max_width for c in must)
+
+
+def test_an_unmasked_last_delta_fails_the_must_hold_cell():
+    # Seeded fault: delta_L = B instead of D_L B. At L = 2, ||grad||^2 = ||delta_2||^2 ||h_1||^2 doubles
+    # (||B||^2 ~ m instead of m/2): the ratio sits at the upper bound 2 and the batch maximum exceeds it
+    # in most examples, while the correct gradient passes the same examples.
+    from claims.catalogue._init_common import two_sided
+    from rnn_core.kernels import infinite_ntk_diag
+
+    fails = 0
+    for seed in range(6):
+        r = recipe(L=2, data_seed=seed, init_seed=seed)
+        X, _ = make_dataset(r)
+        p = init_params(256, r.d, seed=r.init_seed)
+        h1 = torch.relu(X[:, 0] @ p.A.T)  # (n, m)
+        ratio = (p.B @ p.B) * (h1 * h1).sum(dim=1) / (p.m * infinite_ntk_diag(X))
+        fails += two_sided(ratio, 1.0, 2.0)[0] is False
+        good, _ = grad_claim.gradient_ratios(p, X)
+        assert two_sided(good, 1.0, 2.0)[0] is True
+    assert fails >= 4

@@ -77,16 +77,19 @@ def test_orthogonal_pair_is_the_tight_case_of_the_declared_constant():
 
 @pytest.mark.parametrize("regime", ["normalized", "unit", "unnormalized"])
 def test_positive_case_holds(regime):
-    out = ntk_pd._evaluate({"L": 3, "regime": regime, "n": 8}, _recipe(regime=regime), CTX)
+    out = ntk_pd.evaluate({"L": 3, "regime": regime, "n": 8}, _recipe(regime=regime), CTX)
     assert out.ok is True
     assert out.margin < 1.0
     assert out.measured["separation"] >= 0.01
+    # SPEC section 2's identity H_inf(x, x) = (1/2) sum_{l<L} q_l holds to rounding
+    assert out.measured["diag_identity_error"] <= 1e-13
 
 
 @pytest.mark.parametrize("L", [2, 4])
 def test_parallel_pair_control_fails_at_the_float64_floor(L):
-    out = ntk_pd._evaluate({"L": L, "regime": "unit", "n": 8, "control": True}, _recipe(L=L), CTX)
+    out = ntk_pd.evaluate({"L": L, "regime": "unit", "n": 8, "control": True}, _recipe(L=L), CTX)
     assert out.ok is False
+    assert out.reason.startswith("lambda_min(H_hat)")
     assert out.measured["separation"] == pytest.approx(0.0, abs=1e-12)
     # SPEC: a singular H_inf shows lambda_min / lambda_max ~ 1e-9 L, below the 1e-8 L floor
     assert out.measured["floor_ok"] is True
@@ -99,3 +102,38 @@ def test_cells_controls_and_must_hold():
     assert {c["regime"] for c in controls} == set(SMOKE.regimes)
     assert all(ntk_pd.CLAIM.must_hold(c, SMOKE) for c in cells if not c.get("control"))
     assert not any(ntk_pd.CLAIM.must_hold(c, SMOKE) for c in controls)
+
+
+def _kernel_without_half(X, X2=None, **kw):
+    """H_inf with the 1/2 of P_l left out (a seeded kernel-recursion fault): exactly twice the kernel."""
+    return 2.0 * _TRUE_KERNEL(X, X2, **kw)
+
+
+_TRUE_KERNEL = rnn_core.infinite_ntk
+
+
+@pytest.mark.parametrize("regime", ["normalized", "unit", "unnormalized"])
+def test_a_wrong_kernel_constant_fails_through_the_diagonal_identity(regime, monkeypatch):
+    # Scaling H_inf leaves H_hat, and so the eigenvalue rule, unchanged: the identity check is what
+    # catches the fault (in every example of every must-hold cell).
+    monkeypatch.setattr(rnn_core, "infinite_ntk", _kernel_without_half)
+    out = ntk_pd.evaluate({"L": 3, "regime": regime, "n": 8}, _recipe(regime=regime), CTX)
+    assert out.ok is False
+    assert out.reason.startswith("kernel identity violated")
+    assert out.measured["diag_identity_error"] == pytest.approx(1.0, rel=1e-12)
+    assert out.margin < 1.0  # the eigenvalue bound itself still holds
+
+
+def test_diag_identity_error_is_relative_and_guarded():
+    X = torch.randn(4, 3, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
+    H = rnn_core.infinite_ntk(X)
+    assert ntk_pd.diag_identity_error(H, X) <= 1e-13
+    assert ntk_pd.diag_identity_error(1.1 * H, X) == pytest.approx(0.1, rel=1e-9)
+    Z = torch.zeros(2, 3, 2, dtype=torch.float64)
+    assert ntk_pd.diag_identity_error(torch.zeros(2, 2, dtype=torch.float64), Z) == 0.0
+
+
+def test_cost_grows_with_n():
+    a = ntk_pd.cost({"L": 4, "regime": "unit", "n": 8}, SMOKE)
+    b = ntk_pd.cost({"L": 4, "regime": "unit", "n": 256}, SMOKE)
+    assert 0 < a < b

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pytest
 import torch
 
@@ -101,7 +100,7 @@ def test_adversarial_direction_is_top_singular_pair_of_gradient():
     m, L, d, n = 20, 5, 3, 2
     X = make_inputs(n, L, d, regime="unit", seed=1)
     p = rnn_core.init_params(m, d, seed=2)
-    _, dirs = pert.perturbation_rows(p, X, [1e-3], seed=0, directions=("adversarial",))
+    _, dirs = pert.perturbation_rows(p, X, [1e-3], seed=0)
     for i in range(n):
         G = _grad_autograd(p.W, p.A, p.B, X[i])
         s = torch.linalg.svdvals(G)
@@ -119,19 +118,6 @@ def test_lanczos_norm_is_a_tight_lower_bound():
     est = pert.lanczos_spectral_norm(Z, 20, seed=1)
     assert est <= exact * (1 + 1e-12)  # a Ritz value never exceeds the top eigenvalue
     assert est >= exact * (1 - 1e-3)
-
-
-def test_step_activation_statistics_match_direct_recomputation():
-    m, L, d, n = 64, 3, 3, 2
-    X = make_inputs(n, L, d, regime="unit", seed=4)
-    p = rnn_core.init_params(m, d, seed=6)
-    rows, dirs = pert.perturbation_rows(p, X, [0.3], activation="step", seed=2)
-    for row in rows:
-        i, w = row["i"], row["omega"]
-        Delta = w * (dirs.R if row["direction"] == "random" else torch.outer(dirs.U[i], dirs.V[i]))
-        direct = _direct_stats(p, X[i], Delta, activation="step")
-        for stat in pert.STATS:
-            assert _close(row[stat], direct[stat], 1e-8), (row, stat, direct[stat])
 
 
 def test_zero_input_sequence_is_guarded():
@@ -160,30 +146,18 @@ def test_summary_detects_violations_and_measures_constants():
     assert s["slopes"]["r_h"] == pytest.approx(1.0)
     assert s["slopes"]["r_g"] == pytest.approx(0.5)
     assert math.isnan(s["slopes"]["flips"])  # no positive points
+    worst = s["worst_rows"]["r_h"]
+    assert worst["r_h"] / pert.bound("r_h", worst["omega"], L) == pytest.approx(0.125)
     rows[0]["r_h"] = 5.0 * 1e-3 * L  # above 4 omega L
     s = pert.summarize(rows, (1e-3, 1e-2, 1e-1), L)
     assert not s["ok"]
     assert s["constants"]["r_h"] == pytest.approx(5.0)
     assert s["margin"] == pytest.approx(5.0 / 4.0)
+    reason = pert.violation_reason(s, L)
+    assert reason.startswith("r_h = 0.01 > 4 (omega L)^1 = 0.008 at omega = 0.001 (random, x_0)"), reason
+    assert "r_g" not in reason and "flips" not in reason  # only the statistics that exceeded their bounds
     rows[0]["r_h"] = math.nan  # an undefined statistic never passes
     assert not pert.summarize(rows, (1e-3, 1e-2, 1e-1), L)["ok"]
-
-
-def _recipe(L, regime, seed=0, d=3):
-    return Recipe(n=2, L=L, d=d, regime=regime, target=TargetSpec(family="additive", f="z2", positions=(1,)),
-                  data_seed=seed, init_seed=seed)
-
-
-@pytest.mark.parametrize("regime", ["normalized", "unit", "unnormalized"])
-def test_step_control_fails_and_relu_holds(regime):
-    profile = get_profile("smoke")
-    ctx = Context(device=torch.device("cpu"), profile=profile)
-    r = _recipe(2, regime, seed=7)
-    relu = pert.CLAIM.evaluate({"m": 256, "L": 2, "regime": regime}, r, ctx)
-    step = pert.CLAIM.evaluate({"m": 256, "L": 2, "regime": regime, "activation": "step", "control": True}, r, ctx)
-    assert relu.ok is True and relu.margin < 1.0
-    assert step.ok is False
-    assert step.measured["infinite_values"] > 0  # f jumps while its a.e. gradient is 0
 
 
 def test_cells_controls_and_must_hold():
@@ -192,13 +166,62 @@ def test_cells_controls_and_must_hold():
         cells = pert.CLAIM.cells(profile)
         controls = [c for c in cells if c.get("control")]
         assert {c["regime"] for c in controls} == set(profile.regimes)
-        assert all(c["activation"] == "step" for c in controls)
+        assert all(c["L"] == pert.CONTROL_L and c["omegas"] == list(pert.CONTROL_OMEGAS) for c in controls)
+        assert all(c["m"] == profile.max_width and "activation" not in c for c in controls)
         held = [c for c in cells if pert.CLAIM.must_hold(c, profile)]
         assert held and all(c["m"] == profile.max_width and c["L"] == 2 for c in held)
         assert not any(pert.CLAIM.must_hold(c, profile) for c in controls)
 
 
-def test_log_slope_of_power_law():
-    w = np.array([1e-4, 1e-3, 1e-2])
-    assert pert.log_slope(w, 3.0 * w ** (2 / 3)) == pytest.approx(2 / 3)
-    assert math.isnan(pert.log_slope(w, [0.0, 0.0, 1.0]))
+def _recipe(L, regime, seed=0, d=3):
+    return Recipe(n=2, L=L, d=d, regime=regime, target=TargetSpec(family="random", seed=0),
+                  data_seed=seed, init_seed=seed)
+
+
+@pytest.mark.parametrize("regime", ["normalized", "unit", "unnormalized"])
+def test_paper_init_holds_at_length_two(regime):
+    ctx = Context(device=torch.device("cpu"), profile=get_profile("smoke"))
+    out = pert.CLAIM.evaluate({"m": 256, "L": 2, "regime": regime}, _recipe(2, regime, seed=7), ctx)
+    assert out.ok is True and out.margin < 1.0 and out.reason == ""
+
+
+@pytest.mark.parametrize("regime", ["normalized", "unit", "unnormalized"])
+def test_control_fails_through_the_statistics_with_a_nonzero_finite_gradient(regime):
+    # omega in {1, 2, 4} at L = 16: the recurrence itself changes, so r_g / r_h exceed their bounds. Not a
+    # division by zero: ||G(x)||_2 > 0 for every sequence and every statistic is finite.
+    profile = get_profile("smoke")
+    ctx = Context(device=torch.device("cpu"), profile=profile)
+    cell = next(c for c in pert.CLAIM.cells(profile) if c.get("control") and c["regime"] == regime)
+    for seed in (1, 2):
+        out = pert.CLAIM.evaluate(cell, _recipe(cell["L"], regime, seed=seed), ctx)
+        assert out.ok is False
+        assert out.measured["infinite_values"] == 0
+        assert out.measured["grad_norm_min"] > 0.0
+        assert math.isfinite(out.margin) and out.margin > 1.0
+        first = out.reason.split(" ")[0]
+        assert first in ("r_h", "flips", "r_g"), out.reason
+        assert out.measured[f"margin_{first}"] > 1.0
+
+
+def test_omega_one_passes_at_short_length():
+    # Why the control needs the long length: at L = 4 the bounds at omega = 1 are >= 4 (omega L)^(1/3)
+    # and omega = 1 does not violate them.
+    ctx = Context(device=torch.device("cpu"), profile=get_profile("smoke"))
+    cell = {"m": 256, "L": 4, "regime": "unit", "omegas": [1.0]}
+    out = pert.CLAIM.evaluate(cell, _recipe(4, "unit", seed=3), ctx)
+    assert out.ok is True
+
+
+def test_statistics_come_from_the_core_pass():
+    # pert keeps no perturbed pass of its own: rows equal rnn_core.perturbation_statistics on the same
+    # directions.
+    m, L, d, n = 32, 3, 3, 2
+    X = make_inputs(n, L, d, regime="unit", seed=9)
+    p = rnn_core.init_params(m, d, seed=4)
+    rows, dirs = pert.perturbation_rows(p, X, [1e-2], seed=5)
+    S = rnn_core.perturbation_statistics(p, X, 1e-2, R=dirs.R)
+    for row in rows:
+        if row["direction"] == "random":
+            assert row["r_g"] == pytest.approx(float(S.r_g[row["i"]]), rel=1e-12)
+            assert row["r_h"] == pytest.approx(float(S.r_h[row["i"]]), rel=1e-12)
+    assert not hasattr(pert, "_perturbed_pass") and not hasattr(pert, "log_slope")

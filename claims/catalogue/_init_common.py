@@ -1,73 +1,71 @@
-"""Shared pieces of the at-initialization claims FWD, BWD, GRAD and NTK-CONV (SPEC section 4).
+"""Shared pieces of the at-initialization claims FWD, BWD, GRAD and NTK-CONV (also used by NTK-PD-M and
+PERT for the (m, L, regime) grid and the cost model).
 
-These four claims look at the RNN h_l = relu(W h_{l-1} + A X_l), f(x) = B h_L at its random
-initialization W_ij ~ N(0, 2/m), A_ij ~ N(0, 2/m), B_i ~ N(0, 1) (SPEC section 1). Their cells share one
-grid: every (m, L, regime) of the profile, plus a few negative-control cells per regime that change the
-variance of W to N(0, w_var/m) (w_var = 4: exploding, w_var = 1: vanishing; the paper's value is 2).
+The network is h_l = relu(W h_{l-1} + A X_l), f(x) = B h_L at its random initialization
+W_ij ~ N(0, 2/m), A_ij ~ N(0, 2/m), B_i ~ N(0, 1) (SPEC section 1). A control cell changes the variance
+of W to N(0, w_var/m) (w_var = 4: exploding, w_var = 1: vanishing).
 
-Cells
-    ``{"m": m, "L": L, "regime": r}``; control cells add ``"control": True`` and ``"w_var"``. Control cells
-    sit at the profile's largest width (where the paper's claim is expected to hold best, so a failure is
-    the broken initialization and not finite width) and at the shortest profile length >= 4 (SPEC: the
-    controls fail "once L >= 4" / "for larger L"; at L = 2 the W variance barely enters: h_1 = relu(A X_1)
-    does not see W at all).
+Cells: ``{"m", "L", "regime"}`` over the profile's grid; control cells add ``"control": True`` and
+``"w_var"`` and sit at the profile's largest width (so that a failure is the broken initialization, not
+finite width) and the shortest profile length >= 4 (at L = 2 the variance of W barely enters: h_1 =
+relu(A X_1) does not see W).
 
-Examples
-    A recipe fixes the data (n sequences of the cell's L and regime; d, directions and seeds are drawn by
-    hypothesis) and the init seed. The target is irrelevant to these claims and is pinned to random labels
-    (seed 0) so that hypothesis spends no draws or shrinking on it.
+Examples: a recipe fixes the data (n sequences of the cell's L and regime; d, directions and seeds drawn
+by hypothesis) and the init seed; the target plays no part and is pinned to random labels (seed 0).
 
-Two-sided ratio rules
-    FWD, BWD and GRAD all bound a ratio r against its infinite-width limit r_inf from both sides by a
-    factor c: r_inf / c <= r <= c r_inf (FWD: r = ||h_l||^2 / q_l, r_inf = 1, c = 2; BWD:
-    r = ||delta_l||^2 / m, r_inf = 1/2, c = 2, i.e. [1/4, 1]; GRAD: r = ||grad_W f||_F^2 / (m H_inf(x, x)),
-    r_inf = 1, c = 2). The measured constant of an example is the smallest c that makes it hold,
-    c_meas = max(r_max / r_inf, r_inf / r_min), and the margin is c_meas / c (<= 1 passes).
+Two-sided ratio rules (FWD, BWD, GRAD): r_inf / c <= r <= c r_inf; the measured constant of an example is
+c_meas = max(r_max / r_inf, r_inf / r_min) and the margin c_meas / c (<= 1 passes). Ratios use
+:func:`claims.fits.guarded_ratio` (0 / 0 is NaN: no information, left out; x / 0 is +inf: a violation).
 
-Where the SPEC expects them to hold (``must_hold``): at the profile's largest width for L = 2 (SPEC
-section 4, "Expectation for CI"). NTK-CONV qualifies this (see its module).
+Cost model (:func:`seconds`): one example's seconds on one core = EXAMPLE_OVERHEAD_S + flops / FLOPS_PER_S
++ Gaussian draws / DRAWS_PER_S, calibrated against measured single-thread durations (the constants'
+comments say how).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import torch
 
 from claims.base import Context, finite_or_nan
+from claims.fits import guarded_ratio
 
 __all__ = [
     "PAPER_W_VAR",
-    "N_PER_PROFILE",
-    "n_for",
+    "FLOPS_PER_S",
+    "DRAWS_PER_S",
+    "EXAMPLE_OVERHEAD_S",
     "control_length",
     "grid_cells",
     "control_cells",
+    "stability_cells",
     "w_std_scale",
     "is_control",
-    "must_hold_largest_width_l2",
-    "strategy",
+    "largest_width_l2",
+    "recipes_for",
     "inputs",
     "network",
     "two_sided",
-    "ratio",
     "layer_series",
-    "memory_bytes",
+    "network_memory",
     "derived_seed",
+    "seconds",
+    "network_flops",
 ]
 
 #: the paper's W variance times m: W_ij ~ N(0, 2/m)
 PAPER_W_VAR = 2.0
 
-#: sequences per example, per profile (small: these claims are about every input, not about n)
-N_PER_PROFILE = {"smoke": 6, "quick": 8, "standard": 16, "full": 16}
-
-
-def n_for(profile: Any) -> int:
-    """Sequences per example under ``profile`` (profiles without an entry use min(16, n_default))."""
-    return N_PER_PROFILE.get(profile.name, min(16, int(profile.n_default)))
+#: float64 matmul throughput of one core here, flop/s (calibrated against measured single-thread
+#: example durations; the report of the calibration is in the catalogue engineers' notes)
+FLOPS_PER_S = 5e9
+#: Gaussian numbers drawn per second by init_params (CPU randn in float64, one core)
+DRAWS_PER_S = 1.5e8
+#: fixed cost of one example (hypothesis draw, data, Python overhead), seconds
+EXAMPLE_OVERHEAD_S = 0.004
 
 
 def control_length(profile: Any, minimum: int = 4) -> int:
@@ -101,6 +99,11 @@ def control_cells(profile: Any, w_var: float, extra: dict | None = None, *, with
     return out
 
 
+def stability_cells(profile: Any, control_w_var: float) -> list[dict]:
+    """The cells of a stability claim (FWD, BWD, GRAD): the full grid plus its W-variance controls."""
+    return grid_cells(profile) + control_cells(profile, control_w_var)
+
+
 def is_control(cell: dict) -> bool:
     return bool(cell.get("control", False))
 
@@ -113,23 +116,18 @@ def w_std_scale(cell: dict) -> float:
     return math.sqrt(w_var / PAPER_W_VAR)
 
 
-def must_hold_largest_width_l2(cell: dict, profile: Any) -> bool:
+def largest_width_l2(cell: dict, profile: Any) -> bool:
     """SPEC section 4: finite-width claims must hold at the largest width of the profile for L = 2."""
     return (not is_control(cell)) and cell.get("L") == 2 and cell.get("m") == profile.max_width
 
 
-def strategy(cell: dict, profile: Any):
-    """Recipes for one cell: n from :data:`N_PER_PROFILE`, the cell's L and regime, d / directions /
-    seeds free (hypothesis shrinks them toward d = 2, sphere, seed 0), target pinned (unused here)."""
+def recipes_for(cell: dict, n: int):
+    """Recipes for one cell: n sequences of the cell's L and regime; d, directions and seeds free
+    (hypothesis shrinks them toward d = 2, sphere, seed 0); the target pinned (unused here)."""
     from claims.strategies import recipes
     from rnn_core.targets import TargetSpec
 
-    return recipes(
-        n=n_for(profile),
-        L=int(cell["L"]),
-        regime=cell["regime"],
-        target=TargetSpec(family="random", seed=0),
-    )
+    return recipes(n=int(n), L=int(cell["L"]), regime=cell["regime"], target=TargetSpec(family="random", seed=0))
 
 
 def inputs(recipe: Any, ctx: Context) -> torch.Tensor:
@@ -142,7 +140,7 @@ def inputs(recipe: Any, ctx: Context) -> torch.Tensor:
 
 def network(cell: dict, recipe: Any, ctx: Context, *, m: int | None = None, seed: int | None = None):
     """The cell's network at init: width ``m`` (default the cell's), seed ``seed`` (default the recipe's
-    init seed), W variance from the cell (paper's 2/m unless a control says otherwise)."""
+    init seed), W variance from the cell (the paper's 2/m unless a control says otherwise), ctx.dtype."""
     import rnn_core
 
     return rnn_core.init_params(
@@ -160,23 +158,8 @@ def derived_seed(*parts: int) -> int:
     return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1)[0])
 
 
-def ratio(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
-    """num / den elementwise in float64 with the degenerate cases of SPEC section 2 guarded.
-
-    den = 0 happens only for a zero prefix (all steps up to l are 0), where the network is exactly 0 too:
-    0 / 0 is reported as NaN (no information; excluded from min / max), x / 0 with x > 0 as +inf (a
-    genuine violation).
-    """
-    num = num.to(torch.float64)
-    den = den.to(torch.float64)
-    safe = torch.where(den > 0, den, torch.ones_like(den))
-    out = num / safe
-    out = torch.where(den > 0, out, torch.where(num > 0, torch.full_like(out, math.inf), torch.full_like(out, math.nan)))
-    return out
-
-
 def two_sided(r: torch.Tensor, limit: float, c: float) -> tuple[bool | None, float, float, float, float]:
-    """Check limit / c <= r <= c * limit for every finite-or-inf entry of ``r`` (NaN entries are 0/0).
+    """Check limit / c <= r <= c * limit for every entry of ``r`` that is not NaN (NaN entries are 0/0).
 
     Returns (ok, margin, c_measured, r_min, r_max); ok is None (inconclusive) when no entry is defined.
     c_measured = max(r_max / limit, limit / r_min): the smallest c that would make the rule hold.
@@ -187,10 +170,16 @@ def two_sided(r: torch.Tensor, limit: float, c: float) -> tuple[bool | None, flo
     r_min = float(vals.min())
     r_max = float(vals.max())
     up = r_max / limit
-    down = limit / r_min if r_min > 0 else math.inf
+    down = float(guarded_ratio(limit, r_min))
     c_meas = max(up, down)
-    ok = bool(c_meas <= c)
-    return ok, c_meas / c, c_meas, r_min, r_max
+    return bool(c_meas <= c), c_meas / c, c_meas, r_min, r_max
+
+
+def ratio_reason(name: str, r_min: float, r_max: float, low: float, high: float) -> str:
+    """Why a two-sided example failed: which side of [low, high] the ratio left, by how much."""
+    if r_max > high:
+        return f"{name} max {r_max:.3g} > {high:g}"
+    return f"{name} min {r_min:.3g} < {low:g}"
 
 
 def layer_series(r: torch.Tensor) -> list[dict]:
@@ -206,26 +195,27 @@ def layer_series(r: torch.Tensor) -> list[dict]:
     return rows
 
 
-def memory_bytes(m: int, n: int, L: int, *, bytes_per: int = 8, widths: Iterable[int] | None = None) -> int:
-    """Peak memory of one example, roughly: W (m^2), the init's row block (1024 m), the forward / backward
-    tensors (about 6 (L+1) n m: h, g, deltas and the NTK's contiguous copies) and the kernels (n^2 L)."""
-    ms = list(widths) if widths is not None else [m]
-    worst = 0
-    for w in ms:
-        est = bytes_per * (w * w + 1024 * w + 6 * (L + 1) * n * w) + 8 * (4 * n * n + 2 * (n * L) ** 2)
-        worst = max(worst, est)
-    return int(worst * 1.25) + (1 << 20)
+def network_memory(m: int, n: int, L: int, *, bytes_per: int = 8) -> int:
+    """Peak memory of one network evaluation, roughly: W (m^2), the init's row block (1024 m), the
+    forward / backward tensors (about 6 (L+1) n m: h, g, deltas and the NTK's contiguous copies) and the
+    kernels (n^2 L)."""
+    est = bytes_per * (m * m + 1024 * m + 6 * (L + 1) * n * m) + 8 * (4 * n * n + 2 * (n * L) ** 2)
+    return int(est * 1.25) + (1 << 20)
 
 
-def cells_with_controls(control_w_var: float):
-    """The cells of a stability claim: the full (m, L, regime) grid plus its W-variance controls."""
+def network_flops(m: int, n: int, L: int, *, backward: bool = False, ntk: bool = False) -> float:
+    """Flops of one forward pass over n sequences (2 n L m^2), plus the backward pass (the same again)
+    and the NTK's two Gram matrices ((n L)^2 m each) when asked."""
+    flops = 2.0 * n * L * m * m
+    if backward:
+        flops *= 2.0
+    if ntk:
+        flops += 2.0 * (n * L) ** 2 * m
+    return flops
 
-    def cells(profile: Any) -> list[dict]:
-        return grid_cells(profile) + control_cells(profile, control_w_var)
 
-    return cells
+def seconds(flops: float = 0.0, draws: float = 0.0, examples: float = 1.0) -> float:
+    """The cost model: seconds of ``examples`` examples doing ``flops`` flops and ``draws`` Gaussian
+    draws in all, on one core."""
+    return examples * EXAMPLE_OVERHEAD_S + flops / FLOPS_PER_S + draws / DRAWS_PER_S
 
-
-def cell_memory(cell: dict, profile: Any) -> int:
-    """memory_bytes for one cell of a stability claim (n from the profile, the cell's m and L)."""
-    return memory_bytes(cell["m"], n_for(profile), cell["L"])

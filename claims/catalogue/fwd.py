@@ -1,32 +1,14 @@
-"""FWD: forward stability at initialization.
+"""FWD: forward stability at initialization (SPEC section 4, row FWD).
 
-Statement (SPEC section 4, row FWD). For the ReLU RNN h_l = relu(W h_{l-1} + A X_l) at its random
-initialization (W, A ~ N(0, 2/m), B ~ N(0, 1)) and every input sequence x = (X_1, ..., X_L), for all
-l = 1..L:
+Math. For h_l = relu(W h_{l-1} + A X_l) at init (W, A ~ N(0, 2/m)) and q_l = sum_{k<=l} ||X_k||^2
+(= K_l(x, x), the infinite-width limit of ||h_l||^2: the ReLU halves the second moment and the variance
+2/m restores it, so each step adds ||X_l||^2), the claim bounds r_l(x) = ||h_l(x)||^2 / q_l(x) in
+[1/2, 2] for every input and every l = 1..L.
 
-    1/2 <= ||h_l||^2 / q_l <= 2,        q_l = sum_{k<=l} ||X_k||^2 = K_l(x, x)
-
-(the infinite-width limit of ||h_l||^2 is exactly q_l: with W ~ N(0, 2/m) the ReLU halves the
-second moment and the variance 2 restores it, so each step adds ||X_l||^2). No small-norm condition on
-the inputs is needed: q_l absorbs the norms, which is why the claim runs in all three regimes.
-
-Measured per example (n sequences): the (n, L) matrix of ratios ||h_l||^2 / q_l; ratio_min, ratio_max
-over inputs and layers; the measured constant c = max(ratio_max, 1 / ratio_min) against the declared
-c = 2; series: per layer l the min and max over the batch ({"l", "stat", "ratio"}).
-
-Pass rule (one example): every ratio in [1/2, 2] (c_measured <= 2). Margin c_measured / 2.
-
-Negative control: W ~ N(0, 4/m) (``init_params(..., w_std_scale=sqrt(2))``). The forward recursion then
-doubles the carried norm, ||h_l||^2 -> sum_k 2^(l-k) ||X_k||^2, so at l = 3 the unit regime already
-gives 7/3 > 2 and the normalized regime (q_l ~ 1) about 4; at l = 4 every regime is far outside
-(measured 4-13 at m = 64..2048). The control cells run at the largest width and the shortest profile
-length >= 4 (SPEC: "fails once L >= 4"); at L = 2 the control passes (ratio ~ 1.5 in the unit regime,
-~2 in the normalized one), so it is not run there.
-
-Expected (SPEC "Expectation for CI"): holds at the profile's largest width for L = 2 (must_hold). At
-small width and long length it is a finding: the ratio is a product of L random factors, each with
-relative fluctuation ~ sqrt(5/m), so the spread grows with L / m (measured: m = 256, L = 4: about 5% of
-examples with n = 8 fail; m = 64, L = 16: ratios from 0.02 to 27).
+Computation. One ``rnn_core.forward`` pass over the recipe's n sequences; the (n, L) ratio matrix via
+:func:`claims.fits.guarded_ratio` (a zero prefix gives 0 / 0 = NaN, left out); the two-sided rule of
+:mod:`claims.catalogue._init_common` with r_inf = 1, c = 2. Series: per layer the min and max over the
+batch. The control's W ~ N(0, 4/m) makes the recursion carry ||h_l||^2 -> sum_k 2^(l-k) ||X_k||^2.
 """
 
 from __future__ import annotations
@@ -35,22 +17,51 @@ import torch
 
 from claims.base import Claim, Context, Outcome
 from claims.catalogue import _init_common as common
+from claims.fits import guarded_ratio
 from claims.registry import register
 
-__all__ = ["CLAIM", "C_DECLARED", "CONTROL_W_VAR", "forward_ratios", "evaluate"]
+__all__ = [
+    "CLAIM",
+    "SETTINGS",
+    "C_DECLARED",
+    "CONTROL_W_VAR",
+    "forward_ratios",
+    "cells",
+    "strategy",
+    "evaluate",
+    "must_hold",
+    "memory_bytes",
+    "cost",
+]
 
 C_DECLARED = 2.0
 CONTROL_W_VAR = 4.0  # W ~ N(0, 4/m): exploding forward pass
 
+#: n sequences per example (these claims are about every input, not about n)
+SETTINGS: dict[str, dict] = {
+    "smoke": {"n": 6},
+    "quick": {"n": 8},
+    "standard": {"n": 16},
+    "full": {"n": 16},
+}
+
 
 def forward_ratios(p, X: torch.Tensor) -> torch.Tensor:
-    """(n, L) matrix of ||h_l(x_i)||^2 / q_l(x_i), float64 (0/0 -> NaN, x/0 -> inf; see common.ratio)."""
+    """(n, L) matrix of ||h_l(x_i)||^2 / q_l(x_i), float64 (0/0 -> NaN, x/0 -> inf)."""
     import rnn_core
 
-    fw = rnn_core.forward(p, X)
+    fw = rnn_core.forward(p, X.to(p.dtype))
     h2 = fw.h_tm[1:].to(torch.float64).pow(2).sum(dim=2).T  # (n, L): ||h_l||^2, l = 1..L
     q = torch.cumsum(X.to(torch.float64).pow(2).sum(dim=2), dim=1)  # (n, L): q_l
-    return common.ratio(h2, q)
+    return guarded_ratio(h2, q)
+
+
+def cells(profile) -> list[dict]:
+    return common.stability_cells(profile, CONTROL_W_VAR)
+
+
+def strategy(cell: dict, profile):
+    return common.recipes_for(cell, CLAIM.settings_for(profile)["n"])
 
 
 def evaluate(cell: dict, recipe, ctx: Context) -> Outcome:
@@ -58,8 +69,23 @@ def evaluate(cell: dict, recipe, ctx: Context) -> Outcome:
     p = common.network(cell, recipe, ctx)
     r = forward_ratios(p, X)
     ok, margin, c_meas, r_min, r_max = common.two_sided(r, 1.0, C_DECLARED)
+    reason = "" if ok is not False else common.ratio_reason("||h_l||^2 / q_l", r_min, r_max, 0.5, 2.0)
     measured = {"ratio_min": r_min, "ratio_max": r_max, "c": c_meas}
-    return Outcome(ok=ok, margin=margin, measured=measured, series=common.layer_series(r), constants={"c": c_meas})
+    return Outcome(ok=ok, margin=margin, measured=measured, series=common.layer_series(r),
+                   constants={"c": c_meas}, reason=reason)
+
+
+def must_hold(cell: dict, profile) -> bool:
+    return common.largest_width_l2(cell, profile)
+
+
+def memory_bytes(cell: dict, profile) -> int:
+    return common.network_memory(int(cell["m"]), CLAIM.settings_for(profile)["n"], int(cell["L"]))
+
+
+def cost(cell: dict, profile) -> float:
+    m, L, n = int(cell["m"]), int(cell["L"]), CLAIM.settings_for(profile)["n"]
+    return common.seconds(common.network_flops(m, n, L), draws=m * m)
 
 
 CLAIM = register(
@@ -75,15 +101,17 @@ CLAIM = register(
         "(measured constant c = max(ratio_max, 1/ratio_min) <= 2); margin c / 2",
         negative_control="W ~ N(0, 4/m) (exploding): ||h_l||^2 -> sum_k 2^(l-k) ||X_k||^2, outside [1/2, 2] "
         "from l = 3 on; run at the largest width and the shortest length >= 4",
-        expected="holds at the profile's largest width for L = 2 (must hold); fails at small width and long "
-        "length (a finding)",
+        expected="holds at the profile's largest width for L = 2 (must hold); the spread of the ratio grows "
+        "with L / m, so small widths and long lengths fail (findings)",
         axes=("m", "L", "regime"),
         declared={"c": C_DECLARED},
         delta=0.1,
-        cells=common.cells_with_controls(CONTROL_W_VAR),
-        strategy=common.strategy,
+        cells=cells,
+        strategy=strategy,
         evaluate=evaluate,
-        must_hold=common.must_hold_largest_width_l2,
-        memory_bytes=common.cell_memory,
+        must_hold=must_hold,
+        memory_bytes=memory_bytes,
+        cost=cost,
+        settings=SETTINGS,
     )
 )

@@ -1,36 +1,19 @@
-"""GRAD: the gradient norm at initialization is Theta(sqrt m) times poly(L), without input normalization.
+"""GRAD: the gradient norm at initialization is Theta(sqrt m) times poly(L), without input normalization
+(SPEC section 4, row GRAD).
 
-Statement (SPEC section 4, row GRAD). With grad_W f(x) = sum_l delta_l h_{l-1}^T (SPEC section 1), at
-random initialization and for every input x,
+Math. With grad_W f(x) = sum_l delta_l h_{l-1}^T (SPEC section 1), at init and for every input x,
 
-    1/2 <= ||grad_W f(x)||_F^2 / (m H_inf(x, x)) <= 2,       H_inf(x, x) = (1/2) sum_{l=0}^{L-1} q_l
+    1/2 <= ||grad_W f(x)||_F^2 / (m H_inf(x, x)) <= 2,       H_inf(x, x) = (1/2) sum_{l=0}^{L-1} q_l,
 
-so ||grad_W f(x)||_F = Theta(sqrt(m)) * sqrt(H_inf(x, x)), and H_inf(x, x) is a polynomial in L and the
-input norms (no small-norm condition).
+so ||grad_W f(x)||_F = Theta(sqrt m) sqrt(H_inf(x, x)), a polynomial in L and the input norms.
 
-Measurement. The m x m gradient is never formed:
-
-    ||grad_W f(x)||_F^2 = sum_{l, l'} <delta_l, delta_l'> <h_{l-1}, h_{l'-1}> = m H_m(x, x)
-
-computed per input from the two (L-1) x (L-1) Gram matrices of the deltas and of the previous hidden
-states (l = 2..L; the l = 1 term vanishes because h_0 = 0), elementwise product, full sum. The cross-time
-terms l != l' are included (they are O(sqrt m) each, not zero, at finite width); ``cross_frac`` reports
-the largest share |sum_{l != l'}| / total over the batch. H_inf(x, x) is exact
-(``rnn_core.infinite_ntk_diag``).
-
-Measured per example: ratio_min, ratio_max of ||grad||^2 / (m H_inf(x, x)) over the n inputs, the
-measured constant c = max(ratio_max, 1 / ratio_min) against the declared c = 2, cross_frac.
-
-Pass rule (one example): every ratio in [1/2, 2]. Margin c_measured / 2.
-
-Negative control: W ~ N(0, 4/m). Both the forward norms and the deltas then grow like 2^(steps), so the
-ratio grows exponentially in L (measured at m = 2048: 1.3-4.2 at L = 4, 7-67 at L = 8). At L = 2 the
-control is not informative: ||grad||^2 = ||delta_2||^2 ||h_1||^2 with h_1 = relu(A X_1) and
-||delta_2||^2 = ||D_2 B||^2 ~ m/2 whatever the scale of W, so the ratio is ~1 exactly as for the paper's
-init; the control cells therefore run at the shortest profile length >= 4, largest width.
-
-Expected (SPEC "Expectation for CI"): holds at the profile's largest width for L = 2 (must hold). Small
-widths and long lengths are findings (measured: m = 64, L = 16: ratios 0.04-25).
+Computation. The m x m gradient is never formed: ||grad_W f(x)||_F^2 = sum_{l, l'} <delta_l, delta_l'>
+<h_{l-1}, h_{l'-1}> = m H_m(x, x), from the two (L-1) x (L-1) Gram matrices of the deltas and of the
+previous hidden states (l = 2..L; the l = 1 term vanishes as h_0 = 0), elementwise product, full sum.
+The cross-time terms l != l' are included; ``cross_frac`` reports their largest share over the batch.
+H_inf(x, x) is the closed form (``rnn_core.infinite_ntk_diag``). Two-sided rule with r_inf = 1, c = 2.
+At L = 2, ||grad||^2 = ||delta_2||^2 ||h_1||^2 does not involve W's scale, so the W ~ N(0, 4/m) control
+sits at the shortest length >= 4, where the ratio grows like 2^L.
 """
 
 from __future__ import annotations
@@ -39,12 +22,34 @@ import torch
 
 from claims.base import Claim, Context, Outcome, finite_or_nan
 from claims.catalogue import _init_common as common
+from claims.fits import guarded_ratio
 from claims.registry import register
 
-__all__ = ["CLAIM", "C_DECLARED", "CONTROL_W_VAR", "grad_sq_norms", "gradient_ratios", "evaluate"]
+__all__ = [
+    "CLAIM",
+    "SETTINGS",
+    "C_DECLARED",
+    "CONTROL_W_VAR",
+    "grad_sq_norms",
+    "gradient_ratios",
+    "cells",
+    "strategy",
+    "evaluate",
+    "must_hold",
+    "memory_bytes",
+    "cost",
+]
 
 C_DECLARED = 2.0
 CONTROL_W_VAR = 4.0  # W ~ N(0, 4/m): exploding
+
+#: n sequences per example
+SETTINGS: dict[str, dict] = {
+    "smoke": {"n": 6},
+    "quick": {"n": 8},
+    "standard": {"n": 16},
+    "full": {"n": 16},
+}
 
 
 def grad_sq_norms(p, X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -60,9 +65,10 @@ def grad_sq_norms(p, X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     if L < 2:
         z = torch.zeros(n, dtype=torch.float64, device=X.device)
         return z, z.clone()
-    D, Hp = ntk_features(p, X)  # (n, L-1, m): delta_l and h_{l-1}, l = 2..L
-    Gd = torch.bmm(D, D.transpose(1, 2)).to(torch.float64)
-    Gh = torch.bmm(Hp, Hp.transpose(1, 2)).to(torch.float64)
+    D, Hp = ntk_features(p, X.to(p.dtype))  # (n, L-1, m): delta_l and h_{l-1}, l = 2..L
+    D, Hp = D.to(torch.float64), Hp.to(torch.float64)
+    Gd = torch.bmm(D, D.transpose(1, 2))
+    Gh = torch.bmm(Hp, Hp.transpose(1, 2))
     prod = Gd * Gh
     total = prod.sum(dim=(1, 2))
     diagonal = torch.diagonal(prod, dim1=1, dim2=2).sum(dim=1)
@@ -74,10 +80,18 @@ def gradient_ratios(p, X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     from rnn_core.kernels import infinite_ntk_diag
 
     total, diagonal = grad_sq_norms(p, X)
-    h_inf = infinite_ntk_diag(X).to(device=total.device, dtype=torch.float64)
-    r = common.ratio(total, p.m * h_inf)
-    cross = common.ratio((total - diagonal).abs(), total.abs())
+    h_inf = infinite_ntk_diag(X.to(torch.float64)).to(device=total.device, dtype=torch.float64)
+    r = guarded_ratio(total, p.m * h_inf)
+    cross = guarded_ratio((total - diagonal).abs(), total.abs())
     return r, cross
+
+
+def cells(profile) -> list[dict]:
+    return common.stability_cells(profile, CONTROL_W_VAR)
+
+
+def strategy(cell: dict, profile):
+    return common.recipes_for(cell, CLAIM.settings_for(profile)["n"])
 
 
 def evaluate(cell: dict, recipe, ctx: Context) -> Outcome:
@@ -85,6 +99,7 @@ def evaluate(cell: dict, recipe, ctx: Context) -> Outcome:
     p = common.network(cell, recipe, ctx)
     r, cross = gradient_ratios(p, X)
     ok, margin, c_meas, r_min, r_max = common.two_sided(r, 1.0, C_DECLARED)
+    reason = "" if ok is not False else common.ratio_reason("||grad||^2 / (m H_inf(x,x))", r_min, r_max, 0.5, 2.0)
     cross = cross[~torch.isnan(cross)]
     measured = {
         "ratio_min": r_min,
@@ -92,7 +107,21 @@ def evaluate(cell: dict, recipe, ctx: Context) -> Outcome:
         "c": c_meas,
         "cross_frac": finite_or_nan(cross.max()) if cross.numel() else float("nan"),
     }
-    return Outcome(ok=ok, margin=margin, measured=measured, constants={"c": c_meas})
+    return Outcome(ok=ok, margin=margin, measured=measured, constants={"c": c_meas}, reason=reason)
+
+
+def must_hold(cell: dict, profile) -> bool:
+    return common.largest_width_l2(cell, profile)
+
+
+def memory_bytes(cell: dict, profile) -> int:
+    return common.network_memory(int(cell["m"]), CLAIM.settings_for(profile)["n"], int(cell["L"]))
+
+
+def cost(cell: dict, profile) -> float:
+    m, L, n = int(cell["m"]), int(cell["L"]), CLAIM.settings_for(profile)["n"]
+    flops = common.network_flops(m, n, L, backward=True) + 4.0 * n * L * L * m  # per-input Grams
+    return common.seconds(flops, draws=m * m)
 
 
 CLAIM = register(
@@ -108,15 +137,17 @@ CLAIM = register(
         "1/ratio_min) <= 2); margin c / 2",
         negative_control="W ~ N(0, 4/m): the ratio grows like 2^L (not informative at L = 2, where W does "
         "not enter ||grad||); run at the largest width and the shortest length >= 4",
-        expected="holds at the profile's largest width for L = 2 (must hold); fails at small width and long "
-        "length (a finding)",
+        expected="holds at the profile's largest width for L = 2 (must hold); small widths and long lengths "
+        "fail (findings)",
         axes=("m", "L", "regime"),
         declared={"c": C_DECLARED},
         delta=0.1,
-        cells=common.cells_with_controls(CONTROL_W_VAR),
-        strategy=common.strategy,
+        cells=cells,
+        strategy=strategy,
         evaluate=evaluate,
-        must_hold=common.must_hold_largest_width_l2,
-        memory_bytes=common.cell_memory,
+        must_hold=must_hold,
+        memory_bytes=memory_bytes,
+        cost=cost,
+        settings=SETTINGS,
     )
 )

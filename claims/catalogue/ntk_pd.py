@@ -1,49 +1,37 @@
 """NTK-PD: the infinite-width NTK matrix is positive definite on separated data (the central lemma).
 
-Operationalizes the positive-definiteness lemma of Wang, Shen, Hu, Cao (NeurIPS 2021) (in the line of
-Allen-Zhu, Li, Song and Du et al.): for a dataset x_1..x_n whose separation
+Math. For sequences x_1..x_n with separation
 
     delta = min_{i<j} min(||x_hat_i - x_hat_j||, ||x_hat_i + x_hat_j||),   x_hat = x / ||x|| (flattened),
 
-is positive, the W-kernel H_inf of SPEC section 2 has lambda_min(H_inf) > 0 with a quantitative lower
-bound in delta and n. The SPEC fixes the operational form
+the W-kernel H_inf of SPEC section 2 is positive definite with a lower bound in delta and n. The SPEC's
+operational form is lambda_min(H_inf) >= (delta^2 / n) mean_i H_inf(x_i, x_i); the claim checks the
+diagonally normalized form
 
-    (SPEC)      lambda_min(H_inf) >= (delta^2 / n) * mean_i H_inf(x_i, x_i).
+    H_hat = D^-1/2 H_inf D^-1/2,  D = diag(H_inf(x_i, x_i)):   lambda_min(H_hat) >= c_pd delta^2 / n,  c_pd = 1/2,
 
-Correction (measured, see below): the check uses the diagonally normalized kernel
+which is invariant, like delta, under x_i -> a_i x_i (H_inf is positively homogeneous in each argument),
+while the SPEC form compares lambda_min (<= min diag) with the MEAN diagonal (docs/SPEC_NOTES.md has the
+measurements behind the correction and the constant). Both constants are recorded (``constant``,
+``constant_spec``), and ``constant_nfree`` = lambda_min(H_hat) / delta^2.
 
-    H_hat = D^-1/2 H_inf D^-1/2,   D = diag(H_inf(x_i, x_i)),
-    (checked)   lambda_min(H_hat) >= c_pd * delta^2 / n,   c_pd = 1/2 (declared, operational).
+The kernel also has to satisfy SPEC section 2's exact identity H_inf(x, x) = (1/2) sum_{l=0}^{L-1} q_l
+(q_l = sum_{k<=l} ||X_k||^2): the recursion's diagonal is compared with the closed form
+(``rnn_core.infinite_ntk_diag``) and an example whose relative difference exceeds DIAG_TOL fails with
+that reason (a wrong constant in the recursion, such as a missing 1/2 in P_l, is a wrong kernel whatever
+its eigenvalues).
 
-Why. (1) delta is invariant under x_i -> a_i x_i (a_i > 0) and H_inf is positively homogeneous in each
-argument (H(a x, b x') = a b H(x, x')), so H_hat is invariant too: both sides of the checked rule are
-scale-free per sequence, while the SPEC form compares lambda_min, which is at most min_i H(x_i, x_i), with
-the MEAN diagonal. In the unnormalized regime (step norms in [0.25, 4]) the diagonal
-H(x, x) = (1/2) sum_{l<L} q_l varies by two orders of magnitude between sequences and the SPEC form fails
-on generic data: L = 2, n = 8, d = 4, sphere directions gave lambda_min n / (delta^2 mean diag) = 0.108
-(with delta = 0.84, lambda_min / lambda_max = 2.4e-3, far from singular); d = 1 with evenly spaced angles
-gave 2.4e-5 at n = 8, while the normalized constant lambda_min(H_hat) n / delta^2 was 3.4 and 3.8 on the
-same data. (2) The SPEC's constant 1 cannot hold for n = 2: two orthogonal sequences (delta = sqrt 2)
-give H_hat = [[1, rho], [rho, 1]] with rho >= 0 (ReLU kernels are non-negative), so the rule asks
-1 - rho >= 1. Minimizing lambda_min(H_hat) n / delta^2 over datasets (Nelder-Mead, 6 restarts, d in
-{1, 2, 3}, L in {2, 3, 4, 8}) gave infima 0.50 at n = 2 (orthogonal pair, rho = 1/2), 0.68..0.96 at
-n = 3 and 0.91.. at n = 4; random and token data at n >= 8 gave >= 1.5 (the d = 1 sign hypercube is the
-lowest family: 1.50 at n = 8, L = 4, then 2.9, 5.8, 11.7, ... doubling with n). Hence c_pd = 1/2: the
-measured infimum, so the rule is tight at n = 2 and loose (by a factor that grows with n) for large n.
-Both constants are recorded: ``constant`` (the checked, normalized one) and ``constant_spec`` (the SPEC
-form), plus ``constant_nfree`` = lambda_min(H_hat) / delta^2, which stays O(0.1..1) as n grows on the
-data we drew: the delta^2 / n rate is loose in n (it is a worst-case packing rate).
+Computation: ``rnn_core.infinite_ntk`` in float64, ``rnn_core.linalg.eigvalsh_sym`` for both spectra,
+the separation of the data actually drawn (``rnn_core.data.separation``).
 
-Negative control. One sequence of an otherwise separated dataset is replaced by a positive multiple of
-another (x_n = 1.7 x_1): the separation is 0 and H_inf is singular in exact arithmetic (positive
-homogeneity of ReLU). The control evaluates the same rule with the delta the recipe CLAIMS (its
-separation floor, 0.01), i.e. it asks whether the eigenvalue computation resolves the violated premise:
-it must come out "fails". It also records the SPEC's float64 floor check lambda_min / lambda_max <=
-1e-8 L (arccos near c = 1 loses half of float64's digits, so a singular H_inf shows ~1e-9 L, not 0).
+Control: one sequence of an otherwise separated dataset replaced by a positive multiple of another
+(x_n = 1.7 x_1): separation 0 and H_inf singular in exact arithmetic (positive homogeneity of ReLU).
+The rule is evaluated with the separation the recipe CLAIMS (its floor, 0.01), so it asks whether the
+eigenvalue computation resolves the violated premise; the SPEC's float64 floor check lambda_min /
+lambda_max <= 1e-8 L is recorded as ``floor_ok``.
 
-Axes: L, regime, n (no width: an infinite-width claim). Directions, d (1..4) and the token vocabulary
-(2..16: small vocabularies are the adversarial case) are drawn by hypothesis; the separation floor 0.01
-is enforced by redrawing, and the separation of the data actually drawn is measured and used.
+Axes: L, regime, n (no width). Directions, d (1..4) and the token vocabulary (2..16: small vocabularies
+are the adversarial case) are drawn by hypothesis; the separation floor 0.01 is enforced by redrawing.
 """
 
 from __future__ import annotations
@@ -54,9 +42,27 @@ import torch
 from hypothesis import strategies as st
 
 from claims.base import Claim, Context, Outcome, finite_or_nan
+from claims.catalogue import _init_common as common
 from claims.registry import register
 
-__all__ = ["CLAIM", "SETTINGS", "C_PD", "SEPARATION_FLOOR", "PARALLEL_SCALE", "normalized_kernel", "pd_stats"]
+__all__ = [
+    "CLAIM",
+    "SETTINGS",
+    "C_PD",
+    "SEPARATION_FLOOR",
+    "PARALLEL_SCALE",
+    "DIAG_TOL",
+    "normalized_kernel",
+    "pd_stats",
+    "diag_identity_error",
+    "make_parallel_pair",
+    "cells",
+    "strategy",
+    "evaluate",
+    "must_hold",
+    "memory_bytes",
+    "cost",
+]
 
 #: declared constant of the checked rule lambda_min(H_hat) >= C_PD delta^2 / n (see the module docstring)
 C_PD = 0.5
@@ -66,6 +72,9 @@ SEPARATION_FLOOR = 0.01
 PARALLEL_SCALE = 1.7
 #: the SPEC's float64 floor: a singular H_inf shows lambda_min / lambda_max <= FLOOR_PER_L * L
 FLOOR_PER_L = 1e-8
+#: the diagonal identity H_inf(x, x) = (1/2) sum_{l<L} q_l holds to rounding: a float64 recursion of L
+#: steps leaves ~1e-15 L relative; 1e-9 is far above that and far below any wrong constant
+DIAG_TOL = 1e-9
 
 # n per cell, per profile (claim-specific grid; widths do not apply)
 SETTINGS: dict[str, dict] = {
@@ -74,10 +83,6 @@ SETTINGS: dict[str, dict] = {
     "standard": {"ns": (16, 256, 2048), "control_n": 32},
     "full": {"ns": (16, 1024, 8192), "control_n": 64},
 }
-
-
-def _settings(profile) -> dict:
-    return SETTINGS.get(getattr(profile, "name", "quick"), SETTINGS["quick"])
 
 
 def normalized_kernel(H: torch.Tensor) -> torch.Tensor:
@@ -127,8 +132,18 @@ def pd_stats(H: torch.Tensor, delta: float, L: int, c_pd: float = C_PD) -> dict:
     }
 
 
-def _cells(profile) -> list[dict]:
-    s = _settings(profile)
+def diag_identity_error(H: torch.Tensor, X: torch.Tensor) -> float:
+    """max_i |H(x_i, x_i) - (1/2) sum_{l<L} q_l(x_i)| / max_i (1/2) sum_{l<L} q_l(x_i) (SPEC section 2)."""
+    from rnn_core.kernels import infinite_ntk_diag
+
+    exact = infinite_ntk_diag(X.to(torch.float64)).to(H.device)
+    scale = float(exact.abs().max())
+    diff = float((torch.diagonal(H).to(torch.float64) - exact).abs().max())
+    return diff / scale if scale > 0 else (0.0 if diff == 0 else math.inf)
+
+
+def cells(profile) -> list[dict]:
+    s = CLAIM.settings_for(profile)
     cells = [
         {"L": L, "regime": regime, "n": int(n)}
         for regime in profile.regimes
@@ -143,7 +158,7 @@ def _cells(profile) -> list[dict]:
     return cells
 
 
-def _strategy(cell: dict, profile):
+def strategy(cell: dict, profile):
     from claims.strategies import recipes
     from rnn_core.data import TargetSpec
 
@@ -177,7 +192,7 @@ def make_parallel_pair(X: torch.Tensor, scale: float = PARALLEL_SCALE) -> torch.
     return Y
 
 
-def _evaluate(cell: dict, recipe, ctx: Context) -> Outcome:
+def evaluate(cell: dict, recipe, ctx: Context) -> Outcome:
     import rnn_core
     from rnn_core.data import make_dataset, separation
 
@@ -191,6 +206,7 @@ def _evaluate(cell: dict, recipe, ctx: Context) -> Outcome:
         # make_inputs guarantees the floor; a smaller measured separation is a bug in the data path
         raise RuntimeError(f"data separation {delta:.3g} is below the recipe's floor {recipe.separation_floor}")
     H = rnn_core.infinite_ntk(X.to(ctx.device)).cpu()
+    diag_err = diag_identity_error(H, X)
     # the control checks the rule at the separation its recipe claims (its premise), see the docstring
     delta_rule = recipe.separation_floor if control else delta
     s = pd_stats(H, delta_rule, L)
@@ -205,6 +221,7 @@ def _evaluate(cell: dict, recipe, ctx: Context) -> Outcome:
         "spec_rule_ok": bool(s["constant_spec"] >= 1.0) if math.isfinite(s["constant_spec"]) else False,
         "diag_spread": s["mean_diag"] / s["min_diag"] if s["min_diag"] > 0 else math.nan,
         "floor_ratio": finite_or_nan(s["floor_ratio"]),
+        "diag_identity_error": finite_or_nan(diag_err),
         "d": int(recipe.d),
         "directions": recipe.directions,
     }
@@ -215,24 +232,42 @@ def _evaluate(cell: dict, recipe, ctx: Context) -> Outcome:
                "constant_spec": measured["constant_spec"]}]
     lam = s["lambda_min_hat"]
     margin = s["bound"] / lam if lam > 0 else math.inf  # bound / measured: <= 1 passes
+    ok = s["ok"]
+    reason = ""
+    if not diag_err <= DIAG_TOL:
+        ok = False
+        reason = (f"kernel identity violated: diagonal of H_inf differs from (1/2) sum_(l<L) q_l by "
+                  f"{diag_err:.3g} (relative) > {DIAG_TOL:g}")
+    elif not ok:
+        reason = (f"lambda_min(H_hat) = {lam:.3g} < {C_PD:g} delta^2 / n = {s['bound']:.3g} "
+                  f"(delta = {delta_rule:.3g}, n = {X.shape[0]})")
     return Outcome(
-        ok=s["ok"],
+        ok=ok,
         margin=margin,
         measured=measured,
         series=series,
         constants={"c_pd": finite_or_nan(s["constant"])},
+        reason=reason,
     )
 
 
-def _must_hold(cell: dict, profile) -> bool:
+def must_hold(cell: dict, profile) -> bool:
     return not cell.get("control", False)
 
 
-def _memory_bytes(cell: dict, profile) -> int:
+def memory_bytes(cell: dict, profile) -> int:
     n, L = int(cell["n"]), int(cell["L"])
     # infinite_ntk's blocked working set (~8 temporaries of a row block against n), H, H_hat, eigvalsh
     # workspace, and the inputs
     return 8 * (12 * n * n + 4 * n * L * 16)
+
+
+def cost(cell: dict, profile) -> float:
+    n, L = int(cell["n"]), int(cell["L"])
+    # the recursion's ~20 elementwise passes per step over n^2 entries (memory-bound: counted as 4 flops
+    # each), two eigendecompositions (~10 n^3), the separation (n^2 L d) and the data redraws
+    flops = 80.0 * L * n * n + 20.0 * n ** 3 + 8.0 * n * n * L
+    return common.seconds(flops) + 0.001
 
 
 CLAIM = register(
@@ -249,12 +284,15 @@ CLAIM = register(
             "Corrects the SPEC's lambda_min(H_inf) >= (delta^2 / n) mean_i H_inf(x_i, x_i): that form compares "
             "lambda_min (<= min diag) with the MEAN diagonal and fails on generic unnormalized data "
             "(constant 0.108 at L = 2, n = 8, d = 4; 2.4e-5 with evenly spaced d = 1 angles), and its constant 1 "
-            "is impossible at n = 2 (orthogonal pair: measured infimum 0.5). Both constants are reported."
+            "is impossible at n = 2 (orthogonal pair: measured infimum 0.5). Both constants are reported. "
+            "The kernel checked is the one of SPEC section 2, including its identity "
+            "H_inf(x, x) = (1/2) sum_{l<L} q_l."
         ),
         pass_rule=(
             "an example passes when lambda_min(H_hat) >= 0.5 delta^2 / n with delta the measured separation of "
             "the data; margin = bound / lambda_min(H_hat); constant = lambda_min(H_hat) n / delta^2 "
-            "(SPEC form: constant_spec = lambda_min n / (delta^2 mean diag))"
+            "(SPEC form: constant_spec = lambda_min n / (delta^2 mean diag)); an example whose kernel diagonal "
+            "differs from (1/2) sum_{l<L} q_l by more than 1e-9 (relative) fails as a wrong kernel"
         ),
         negative_control=(
             "one parallel pair (x_n = 1.7 x_1) in an otherwise separated dataset, checked against the separation "
@@ -264,11 +302,13 @@ CLAIM = register(
         expected="holds in every cell (infinite-width claim); the controls fail",
         axes=("L", "regime", "n"),
         declared={"c_pd": C_PD, "separation_floor": SEPARATION_FLOOR},
-        cells=_cells,
-        strategy=_strategy,
-        evaluate=_evaluate,
+        cells=cells,
+        strategy=strategy,
+        evaluate=evaluate,
         delta=0.1,
-        must_hold=_must_hold,
-        memory_bytes=_memory_bytes,
+        must_hold=must_hold,
+        memory_bytes=memory_bytes,
+        cost=cost,
+        settings=SETTINGS,
     )
 )
