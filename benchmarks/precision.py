@@ -15,7 +15,11 @@ on the same inputs (rnn_core.data.make_inputs, d = 4). Errors of the float32 net
 - training: full-batch GD (rnn_core.train_gd) for the same number of steps with the same step eta
   (0.5 / (m lambda_max(H_m(W_0))), from the float64 network) on standardized labels of an additive
   target (f = z^2 at the last position L, which varies in every regime); then the centered predictions f_c(W_T, x) on the training inputs and
-  on independent test inputs: RMS(f32 - f64) / RMS(f64); and ||W_T - W_0||_F's relative error.
+  on independent test inputs: RMS(f32 - f64) / RMS(f64); and ||W_T - W_0||_F's relative error;
+- control "pred. test, f64 W_0 +- 1e-7": the same float64 training from W_0 (1 + 1e-7 z), z ~ N(0, 1)
+  entrywise, against the unperturbed one. GD is discontinuous in W_0 (relu' jumps at the kinks), so
+  where this control is large the trained predictions are that sensitive to ANY perturbation of the
+  size of float32 rounding, and float32's prediction error there is not a defect of float32.
 
 Denominators are guarded: a zero float64 value makes the row's entry "n/a". Every kernel, eigenvalue
 and norm is evaluated in float64 from the float32 network's outputs.
@@ -47,7 +51,7 @@ N_TEST = 64
 
 COLUMNS = [
     "ntk (f32 Gram)", "ntk (f64 Gram)", "lambda_min", "kappa(H64)", "||h_l||^2", "||delta_l||^2",
-    "||grad||^2", "pred. train", "pred. test", "||W_T - W_0||",
+    "||grad||^2", "pred. train", "pred. test", "pred. test, f64 W_0 +- 1e-7", "||W_T - W_0||",
 ]
 
 
@@ -120,9 +124,17 @@ def measure_cell(m: int, L: int, regime: str, seed: int, n: int, steps: int, dev
         d64w = float(torch.linalg.norm(r64.W_T - p64.W))
         d32w = float(torch.linalg.norm(r32.W_T.double() - p32.W.double()))
         out["||W_T - W_0||"] = abs(d32w - d64w) / d64w if d64w > 0 else math.nan
+        # control: the same float64 training from W_0 (1 + 1e-7 z), z ~ N(0, 1) entrywise (a perturbation of
+        # the size of float32 rounding, in float64): GD is discontinuous in W_0 where relu' jumps, so this
+        # is the error any 1e-7 perturbation causes, float32 or not
+        z = torch.randn(m, m, generator=torch.Generator().manual_seed(seed + 1000), dtype=torch.float64).to(device)
+        pz = p64.with_W(p64.W * (1.0 + 1e-7 * z))
+        rz = rnn_core.train_gd(pz, X, y, eta=eta, steps=steps, record_every=steps)
+        out["pred. test, f64 W_0 +- 1e-7"] = _rms_rel(rnn_core.predict_centered(pz, rz.W_T, Xt),
+                                                       rnn_core.predict_centered(p64, r64.W_T, Xt))
         out["loss_T / loss_0 (f64)"] = r64.losses[-1] / r64.losses[0] if r64.losses[0] > 0 else math.nan
     else:
-        for key in ("pred. train", "pred. test", "||W_T - W_0||", "loss_T / loss_0 (f64)"):
+        for key in ("pred. train", "pred. test", "pred. test, f64 W_0 +- 1e-7", "||W_T - W_0||", "loss_T / loss_0 (f64)"):
             out[key] = math.nan
     return out
 
