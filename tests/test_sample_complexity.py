@@ -1,4 +1,4 @@
-"""Tests of claims/catalogue/_sample_complexity.py: prefix kernels, n_eps, and the decision rule."""
+"""Tests of claims/catalogue/_sample_complexity.py: prefix kernels, growing kernels, n_eps, and the rule."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ import rnn_core
 from claims.catalogue._sample_complexity import (
     FLAT_GROWTH,
     NEps,
+    PrefixKernels,
     complexity_rule,
+    curve_summary,
     doubling_ratios,
-    fit_power_vs_exp,
     geometric_grid,
     n_eps,
     n_eps_curve,
@@ -22,6 +23,7 @@ from claims.catalogue._sample_complexity import (
     prefix_ntks,
 )
 from rnn_core.data import Recipe, TargetSpec, make_inputs
+from rnn_core.targets import make_target
 
 
 @pytest.mark.parametrize("regime", ["normalized", "unit", "unnormalized"])
@@ -44,6 +46,28 @@ def test_prefix_ntks_equal_infinite_ntk_at_every_length(regime):
         assert torch.allclose(h, ref, rtol=1e-12, atol=1e-12 * float(ref.abs().max()))
 
 
+def test_growing_kernels_equal_the_direct_kernels_at_every_size():
+    X = make_inputs(60, 7, 3, regime="unnormalized", seed=1)
+    T = make_inputs(9, 7, 3, regime="unnormalized", seed=2)
+    pk = PrefixKernels(X, T, [2, 5, 7], block_entries=150)
+    for n in (4, 8, 20, 33, 60):  # uneven steps: diagonal, off-diagonal and test blocks of several shapes
+        pk.extend(n)
+        for L in (2, 5, 7):
+            ref = rnn_core.infinite_ntk(X[:n, :L])
+            ref_t = rnn_core.infinite_ntk(T[:, :L], X[:n, :L])
+            # the same elementwise recursion on the same pairs: rounding only (1e-13 of the largest entry)
+            assert torch.allclose(pk.train(L, n), ref, rtol=0, atol=1e-13 * float(ref.abs().max()))
+            assert torch.allclose(pk.test(L, n), ref_t, rtol=0, atol=1e-13 * float(ref_t.abs().max()))
+            assert torch.equal(pk.train(L, n), pk.train(L, n).T)
+            # self-pairs are computed with cosine exactly 1: the diagonal is (1/2) sum_{l<L} q_l to rounding
+            assert torch.allclose(pk.train(L, n).diagonal(), rnn_core.infinite_ntk_diag(X[:n, :L]), rtol=1e-13)
+    pk.extend(64 - 4, test=False)  # no-op sizes are fine; beyond the draw is an error
+    with pytest.raises(ValueError):
+        pk.extend(61)
+    with pytest.raises(ValueError):
+        pk.test(2, 61)
+
+
 def test_geometric_grid_ratio_at_most_two():
     g = geometric_grid(4, 1000)
     assert g[0] == 4 and g[-1] == 1000
@@ -52,9 +76,7 @@ def test_geometric_grid_ratio_at_most_two():
         geometric_grid(4, 100, factor=3.0)
 
 
-def test_n_eps_recovers_a_target_in_the_kernel_span_and_never_random_labels():
-    # y = H_inf(x, Z) c for a fixed set Z of 5 anchor sequences lies in the kernel's span: kernel
-    # regression recovers it once n is moderately large, so n_eps is reached.
+def _span_problem():
     L, d = 3, 2
     Xtr = make_inputs(256, L, d, regime="unit", seed=3)
     Xte = make_inputs(300, L, d, regime="unit", seed=4)
@@ -62,13 +84,37 @@ def test_n_eps_recovers_a_target_in_the_kernel_span_and_never_random_labels():
     c = torch.tensor([1.0, -2.0, 0.5, 1.5, -1.0], dtype=torch.float64)
     y = lambda X: rnn_core.infinite_ntk(X, Z) @ c  # noqa: E731
     g = torch.Generator().manual_seed(0)
-    noise_tr, noise_te = torch.randn(256, generator=g, dtype=torch.float64), torch.randn(300, generator=g, dtype=torch.float64)
-    res = n_eps_table(Xtr, Xte, {L: {"span": (y(Xtr), y(Xte)), "random": (noise_tr, noise_te)}}, geometric_grid(4, 256))
+    noise_tr = torch.randn(256, generator=g, dtype=torch.float64)
+    noise_te = torch.randn(300, generator=g, dtype=torch.float64)
+    return L, Xtr, Xte, {L: {"span": (y(Xtr), y(Xte)), "random": (noise_tr, noise_te)}}
+
+
+def test_n_eps_recovers_a_target_in_the_kernel_span_and_never_random_labels():
+    # y = H_inf(x, Z) c for a fixed set Z of 5 anchor sequences lies in the kernel's span: kernel
+    # regression recovers it once n is moderately large, so n_eps is reached.
+    L, Xtr, Xte, labels = _span_problem()
+    res = n_eps_table(Xtr, Xte, labels, geometric_grid(4, 256))
     span, rnd = res["span"][L], res["random"][L]
     assert span.reached and span.n_eps <= 64, span
     assert span.mse_ratio[-1] <= 0.25
     # pure noise: the test MSE of an interpolant of noise is >= Var(y), so the threshold 0.25 is never met
     assert not rnd.reached and min(rnd.mse_ratio) > 0.5, rnd
+
+
+def test_n_eps_table_in_memory_groups_equals_one_group():
+    X = make_inputs(128, 6, 2, regime="unit", seed=8)
+    T = make_inputs(200, 6, 2, regime="unit", seed=9)
+    labels = {}
+    for L in (2, 4, 6):
+        t = make_target(TargetSpec(family="additive", f="z", positions=(L,), seed=1), L, 2)
+        labels[L] = {"y": (t(X[:, :L]), t(T[:, :L]))}
+    grid = geometric_grid(4, 128)
+    one = n_eps_table(X, T, labels, grid)["y"]
+    # a budget below one length's kernels: every length runs its own pass; same numbers to rounding
+    split = n_eps_table(X, T, labels, grid, memory_budget=1)["y"]
+    for L in (2, 4, 6):
+        assert one[L].n_eps == split[L].n_eps and one[L].ns == split[L].ns
+        assert np.allclose(one[L].mse_ratio, split[L].mse_ratio, rtol=1e-9)
 
 
 def test_n_eps_api_on_a_recipe_matches_the_curve():
@@ -95,10 +141,10 @@ def test_rule_fails_on_exponential_curves():
         vals = _curve(lambda L: c * base**L, LS)
         ok, fit, why = complexity_rule(LS, vals, 6.0)
         assert ok is False, why
-        assert fit.rss_exp < fit.rss_power
-    # the SPEC's grid-quantized example from these measurements: 64, 128, 256, 1024 at L = 2, 3, 4, 6
+        assert fit.exponential.rss < fit.power.rss and not fit.power_fits_better
+    # the SPEC's grid-quantized example: 64, 128, 256, 1024 at L = 2, 3, 4, 6
     ok, fit, _ = complexity_rule((2, 3, 4, 6), (64, 128, 256, 1024), 6.0)
-    assert ok is False and fit.rss_exp < 1e-20
+    assert ok is False and fit.exponential.rss < 1e-20
     # exactly 4 points of 2^L: the rule can fail with the fewest points it accepts
     ok, _, _ = complexity_rule((2, 3, 4, 6), (4, 8, 16, 64), 4.0)
     assert ok is False
@@ -109,7 +155,7 @@ def test_rule_holds_on_polynomial_curves_and_checks_the_exponent():
         vals = _curve(lambda L: c * L**a, LS)
         ok, fit, why = complexity_rule(LS, vals, 8.0)
         assert ok is True, why
-        assert fit.exponent == pytest.approx(a, abs=1e-9)
+        assert fit.power.slope == pytest.approx(a, abs=1e-9)
     ok, fit, why = complexity_rule(LS, _curve(lambda L: L**5.0, LS), 4.0)
     assert ok is False and "exponent" in why
     assert doubling_ratios(LS, _curve(lambda L: L**2.0, LS)) == {2: 4.0, 3: 4.0, 4: 4.0, 6: 4.0}
@@ -117,7 +163,9 @@ def test_rule_holds_on_polynomial_curves_and_checks_the_exponent():
 
 def test_rule_is_inconclusive_with_fewer_than_four_points_and_flat_curves_hold():
     ok, fit, _ = complexity_rule((2, 3, 4, 6), (16, 32, 64, None), 6.0)
-    assert ok is None and fit.finite_points == 3
+    assert ok is None and fit.n == 3
+    margin, measured = curve_summary(fit, 6.0)
+    assert math.isnan(margin) and measured["finite_points"] == 3
     ok, _, _ = complexity_rule((2, 3, 4, 6), (None,) * 4, 6.0)
     assert ok is None
     # no resolvable growth (within one grid step): a degree-0 polynomial, whatever the noise's shape
@@ -129,15 +177,20 @@ def test_rule_is_inconclusive_with_fewer_than_four_points_and_flat_curves_hold()
     assert ok is False
 
 
-def test_fit_matches_numpy_polyfit():
+def test_fits_match_numpy_polyfit_and_margin_reads_them():
     Ls, ns = (2, 3, 5, 9), (10.0, 30.0, 41.0, 200.0)
-    fit = fit_power_vs_exp(Ls, ns)
+    ok, fit, _ = complexity_rule(Ls, ns, 8.0)
     a, b = np.polyfit(np.log(Ls), np.log(ns), 1)
     a2, b2 = np.polyfit(np.array(Ls, float), np.log(ns), 1)
-    assert fit.exponent == pytest.approx(a) and fit.intercept == pytest.approx(b)
-    assert fit.rate == pytest.approx(a2) and fit.intercept_exp == pytest.approx(b2)
+    assert fit.power.slope == pytest.approx(a) and fit.power.intercept == pytest.approx(b)
+    assert fit.exponential.slope == pytest.approx(a2) and fit.exponential.intercept == pytest.approx(b2)
     r = np.log(ns) - (a * np.log(Ls) + b)
-    assert fit.rss_power == pytest.approx(float(r @ r))
+    assert fit.power.rss == pytest.approx(float(r @ r))
+    margin, measured = curve_summary(fit, 8.0)
+    shape = min(fit.power.rss / fit.exponential.rss, (200.0 / 10.0) / FLAT_GROWTH)
+    assert margin == pytest.approx(max(shape, a / 8.0))
+    assert (margin <= 1.0) == ok
+    assert measured["exponent"] == pytest.approx(a) and measured["exponent_se"] > 0
 
 
 def test_n_cross_interpolates_between_grid_points():

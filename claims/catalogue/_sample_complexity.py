@@ -6,91 +6,91 @@ n_eps. For a target y and a geometric grid of training-set sizes n_1 < n_2 < ...
 
     n_eps = min { n_k : MSE_test(f_n) <= eps * Var_test(y) },   eps = 0.25,
 
-where f_n(x) = H_inf(x, X_n) (H_inf(X_n, X_n) + j I)^-1 y_n is the (ridge-less, jitter j =
-rel_jitter * tr H / n) kernel-regression predictor on the first n training sequences (nested subsets of
-one draw of n_max sequences), labels standardized on those n training labels (SPEC section 3: the same
-affine map applies to the test labels), MSE_test and Var_test taken over an independent test draw
+where f_n(x) = H_inf(x, X_n) (H_inf(X_n, X_n) + j I)^-1 y_n is the ridge-less kernel-regression
+predictor (rnn_core.linalg.kernel_regression, relative jitter j = rel_jitter tr H / n) on the first n
+training sequences (nested subsets of one draw), labels standardized on those n labels (SPEC section 3:
+the same affine map applies to the test labels), MSE_test and Var_test over an independent test draw
 (population variance). n_eps = None ("not reached") when no grid point meets the threshold. It is the
-*first* grid point that meets it; the test error of ridge-less regression need not be monotone in n.
+*first* grid point that meets it (the test error of ridge-less regression need not be monotone in n).
+``NEps.n_cross`` interpolates the crossing in (log n, log MSE) between the two grid points around it.
 
-Lengths. One pass of the forward accumulation of H_inf (rnn_core.kernels) over l = 1..L_max gives the
-kernel of every prefix length at once: the accumulator A_l = Kdot_l (A_{l-1} + K_{l-1} / 2) after step
-l IS H_inf of the length-l prefixes. So an L grid is measured on prefixes X[:, :L] of one draw at L_max
-(the steps are i.i.d. in every regime, so a prefix is a draw of length L; the lengths share their random
-numbers, which makes the n_eps(L) curve smoother, not biased). Each L stops as soon as its n_eps is
-found, and all targets of one L share a kernel and a Cholesky factor (multi-column solve).
+Kernels. The forward accumulation of H_inf (rnn_core.kernels) visits l = 1..L once, and the accumulator
+after step l is the kernel of the length-l prefixes, so every length of an L grid comes from one pass
+(prefixes of one draw at the longest length: the steps are i.i.d., so a prefix is a draw of length L).
+Along the n grid the kernels grow by blocks (:class:`PrefixKernels`): going from n to n' computes only
+the new rows (their diagonal block with exact self-pairs, the block against the first n rows, and the
+test rows against the new columns), so an n sweep costs one kernel at its final n, not one per grid
+point. A length leaves the sweep once its n_eps is found; all targets of one length share a solve.
 
-Memory. The kernel is computed in row blocks of about ``block_entries`` entries (cache-sized on CPU),
-the training block only on and above the diagonal (mirrored); a group of lengths is held at once only
-while (n + n_test) n 8 bytes per length stays under ``memory_budget``; the solve (float64 Cholesky with
-rnn_core.linalg's jitter convention, see _kernel_regression_owned) factors the kernel it owns and makes
-one n x n factor. So n = 16384 with 2000 test points needs about 2.4 GiB per length in flight plus 2 GiB
-for the factor.
+Memory. The growing kernels of the lengths still in the sweep are held at once:
+8 (n + n_test) n bytes per length; when the lengths at n_max would exceed ``memory_budget`` they are
+swept in groups (each group runs its own pass). A solve copies one n x n matrix.
 
-Fit (the pass rule of CPLX-ADD). Over the lengths with a finite n_eps, least squares in log n_eps:
-
-    power law:    log n_eps = a log L + b          (rss_power)
-    exponential:  log n_eps = a' L + b'            (rss_exp)
-
-The rule holds when at least ``min_points`` = 4 lengths are finite, rss_power <= rss_exp (ties, e.g. a
-constant n_eps, go to the power law: a constant is a polynomial) and a <= exponent_bound. Fewer finite
-points: inconclusive (None), never a pass. Two refinements of the SPEC's rule, both documented where
-they live: the fits use the interpolated crossing n_cross (NEps.n_cross) rather than the grid value, and
-a curve that varies by at most one grid step (FLAT_GROWTH) counts as polynomial (degree 0). The rule can fail: log n_eps linear in L gives rss_exp = 0 <
-rss_power (tests/test_sample_complexity.py checks both directions on synthetic curves).
+Rule (CPLX-ADD, CPLX-NVAR). Over the lengths with a finite n_eps, :func:`claims.fits.power_vs_exponential`
+fits log n_cross against log L (power law, exponent a) and against L (exponential); the example holds
+when at least ``min_points`` = 4 lengths are finite, the power law's residual sum is at most the
+exponential's (ties go to the power law) or the curve varies by at most one grid step (FLAT_GROWTH: no
+resolvable growth, a degree-0 polynomial), and a <= the exponent bound. Fewer finite points:
+inconclusive (None), never a pass.
 """
 
 from __future__ import annotations
 
 import math
 import numbers
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping, Sequence
 
-import numpy as np
 import torch
 
+from claims.fits import GrowthFit, power_vs_exponential
 from rnn_core._checks import as_sequences
-from rnn_core.kernels import infinite_ntk_prefixes
 from rnn_core.data import Recipe, make_dataset, make_inputs, test_seed
+from rnn_core.kernels import infinite_ntk_prefixes
 from rnn_core.linalg import kernel_regression
 from rnn_core.targets import Standardizer, TargetSpec, make_target
 
 __all__ = [
     "DEFAULT_THRESHOLD",
     "MIN_POINTS",
+    "FLAT_GROWTH",
     "NEps",
-    "ComplexityFit",
+    "PrefixKernels",
     "geometric_grid",
     "kernel_memory_bytes",
     "prefix_ntks",
     "n_eps_table",
+    "test_mse_ratios",
+    "draw_inputs",
     "n_eps",
     "n_eps_curve",
-    "fit_power_vs_exp",
     "complexity_rule",
+    "curve_summary",
     "doubling_ratios",
 ]
 
 DEFAULT_THRESHOLD = 0.25  # test MSE <= 0.25 Var(y): the SPEC's eps
 MIN_POINTS = 4  # finite lengths needed before the power-law / exponential comparison means anything
 # A curve whose n_eps varies by at most one grid step (factor 2) over the lengths shows no resolvable
-# growth: it is bounded by a constant (a polynomial of degree 0) on the grid, and comparing two fits of
-# pure noise would decide the rule by chance (measured: unnormalized, f = z on the last step, n_eps 64-128
-# flat over L = 2..8, flipped between "holds" and "fails" across seeds).
+# growth: it is bounded by a constant on the grid (a polynomial of degree 0), and comparing two fits of
+# noise would decide the rule by chance.
 FLAT_GROWTH = 2.0
-_DEFAULT_MEMORY_BUDGET = 4 << 30  # bytes of kernels in flight for one group of lengths
+_DEFAULT_MEMORY_BUDGET = 4 << 30  # bytes of growing kernels held at once
 
 
 # ---------------------------------------------------------------------------------------------------
-# grids
+# grids and memory
 # ---------------------------------------------------------------------------------------------------
 
 
-def kernel_memory_bytes(n: int, n_test: int) -> int:
-    """Peak bytes of an n-sweep up to n training and n_test test sequences: one length's kernels in flight
-    ((n + n_test) n), a second length's, and the solve's n x n copy, float64."""
-    return int(8 * (2 * (n + n_test) * n + n * n))
+def kernel_memory_bytes(n: int, n_test: int, lengths: int = 1) -> int:
+    """Peak bytes of an n sweep up to n training and n_test test sequences with ``lengths`` lengths in
+    the sweep: the growing kernels (n + n_test) n of the lengths held at once (a group within the memory
+    budget), a quarter more for the block being added, and two n x n copies (the grown matrix while the
+    old one is copied in; the solve's factor), float64."""
+    per_length = 8 * (n + n_test) * n
+    held = min(max(1, int(lengths)), max(1, _DEFAULT_MEMORY_BUDGET // max(1, per_length)))
+    return int(1.25 * held * per_length + 16 * n * n)
 
 
 def geometric_grid(n_min: int, n_max: int, factor: float = 2.0) -> tuple[int, ...]:
@@ -118,8 +118,17 @@ def geometric_grid(n_min: int, n_max: int, factor: float = 2.0) -> tuple[int, ..
     return tuple(out)
 
 
+def _check_grid(n_grid) -> tuple[int, ...]:
+    grid = tuple(int(v) for v in n_grid)
+    if not grid or grid[0] < 1 or any(b <= a for a, b in zip(grid, grid[1:])):
+        raise ValueError(f"n_grid must be strictly increasing positive integers, got {tuple(n_grid)}")
+    if any(b > 2 * a for a, b in zip(grid, grid[1:])):
+        raise ValueError(f"n_grid must be geometric with ratio <= 2 between neighbours (SPEC), got {grid}")
+    return grid
+
+
 # ---------------------------------------------------------------------------------------------------
-# kernels of every prefix length in one pass
+# kernels of every prefix length, grown along the n grid
 # ---------------------------------------------------------------------------------------------------
 
 
@@ -133,18 +142,90 @@ def prefix_ntks(
     """{L: H_inf(X[:, :L], X2[:, :L])} for every L in ``lengths`` (default: X's full length), float64.
 
     One pass of the forward accumulation up to max(lengths), in row blocks of about ``block_entries``
-    entries (default: cache-sized on CPU, large on CUDA). With X2 = None only the blocks on and above the
-    diagonal are computed and mirrored, so the result is exactly symmetric. Equals
-    ``rnn_core.infinite_ntk(X[:, :L], X2[:, :L])`` to rounding (tests/test_sample_complexity.py).
+    entries (default: the core's). With X2 = None only the blocks on and above the diagonal are computed
+    and mirrored, so the result is exactly symmetric and self-pairs have cosine exactly 1.
     """
     X = as_sequences(X, "X")
-    Lfull = X.shape[1]
-    lengths = (Lfull,) if lengths is None else tuple(lengths)
+    lengths = (X.shape[1],) if lengths is None else tuple(lengths)
     block_rows = None
     if block_entries is not None:
         n2 = X.shape[0] if X2 is None else len(X2)
         block_rows = max(1, block_entries // max(1, n2))
     return infinite_ntk_prefixes(X, X2, lengths=lengths, block_rows=block_rows)
+
+
+class PrefixKernels:
+    """H_inf of the length-L prefixes of the first n training rows (and of the test rows against them),
+    grown on demand for a fixed set of lengths.
+
+    ``extend(n)`` adds rows n_old..n: their diagonal block (computed symmetric, so self-pairs are exact),
+    their block against the first n_old rows (mirrored), and, unless ``test=False``, the test rows
+    against the new columns. ``train(L, n)`` and ``test(L, n)`` are views of the leading blocks, equal to
+    ``rnn_core.infinite_ntk`` of the prefixes to rounding (tests/test_sample_complexity.py).
+    """
+
+    def __init__(self, X_train, X_test, lengths: Iterable[int], *, block_entries: int | None = None) -> None:
+        self.Xtr = as_sequences(X_train, "X_train")
+        self.Xte = None if X_test is None else as_sequences(X_test, "X_test", d=self.Xtr.shape[2], device=self.Xtr.device)
+        self.lengths = tuple(sorted({int(L) for L in lengths}))
+        if not self.lengths or self.lengths[0] < 1 or self.lengths[-1] > self.Xtr.shape[1]:
+            raise ValueError(f"lengths must lie in 1..{self.Xtr.shape[1]}, got {self.lengths}")
+        if self.Xte is not None and self.Xte.shape[1] < self.lengths[-1]:
+            raise ValueError(f"X_test is shorter ({self.Xte.shape[1]}) than the longest length {self.lengths[-1]}")
+        self.block_entries = block_entries
+        self.n = 0  # training rows in the train kernels
+        self.n_test_cols = 0  # training columns in the test kernels
+        dev = self.Xtr.device
+        n_te = 0 if self.Xte is None else self.Xte.shape[0]
+        self._tr = {L: torch.empty((0, 0), dtype=torch.float64, device=dev) for L in self.lengths}
+        self._te = {L: torch.empty((n_te, 0), dtype=torch.float64, device=dev) for L in self.lengths}
+
+    def _pk(self, A, B) -> dict[int, torch.Tensor]:
+        return prefix_ntks(A, B, self.lengths, block_entries=self.block_entries)
+
+    def extend(self, n: int, *, test: bool = True) -> None:
+        """Grow the train kernels to n rows (and the test kernels to n columns unless ``test=False``)."""
+        n = int(n)
+        if n > self.Xtr.shape[0]:
+            raise ValueError(f"only {self.Xtr.shape[0]} training sequences, asked for {n}")
+        a = self.n
+        if n > a:
+            Xlen = self.Xtr[:, : self.lengths[-1]]
+            diag = self._pk(Xlen[a:n], None)
+            off = self._pk(Xlen[a:n], Xlen[:a]) if a > 0 else None
+            for L in self.lengths:
+                H = torch.empty((n, n), dtype=torch.float64, device=self.Xtr.device)
+                H[:a, :a] = self._tr[L]
+                H[a:n, a:n] = diag[L]
+                if off is not None:
+                    H[a:n, :a] = off[L]
+                    H[:a, a:n] = off[L].T
+                self._tr[L] = H
+            self.n = n
+        if test and self.Xte is not None and n > self.n_test_cols:
+            b = self.n_test_cols
+            blk = self._pk(self.Xte[:, : self.lengths[-1]], self.Xtr[b:n, : self.lengths[-1]])
+            for L in self.lengths:
+                self._te[L] = torch.cat([self._te[L], blk[L]], dim=1)
+            self.n_test_cols = n
+
+    def train(self, L: int, n: int | None = None) -> torch.Tensor:
+        n = self.n if n is None else int(n)
+        if n > self.n:
+            raise ValueError(f"train kernel has {self.n} rows, asked for {n}: call extend first")
+        return self._tr[L][:n, :n]
+
+    def test(self, L: int, n: int | None = None) -> torch.Tensor:
+        n = self.n_test_cols if n is None else int(n)
+        if n > self.n_test_cols:
+            raise ValueError(f"test kernel has {self.n_test_cols} columns, asked for {n}: call extend first")
+        return self._te[L][:, :n]
+
+    def drop(self, L: int) -> None:
+        """Free the kernels of length L (it has left the sweep); later ``extend`` calls skip it."""
+        if L in self.lengths:
+            self.lengths = tuple(x for x in self.lengths if x != L)
+            del self._tr[L], self._te[L]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -179,13 +260,13 @@ class NEps:
 
     @property
     def n_cross(self) -> float | None:
-        """The crossing point of the test-error curve with the threshold, interpolated linearly in
+        """The crossing of the test-error curve with the threshold, interpolated linearly in
         (log n, log ratio) between the last grid point above the threshold and n_eps; n_eps itself when
         it is the first grid point evaluated; None when not reached.
 
         A grid of ratio 2 quantizes log2 n_eps to integers; over a short L grid that quantization alone
-        can decide a power-law versus exponential comparison, so the fits use this value (see
-        :func:`fit_power_vs_exp`) while n_eps stays the grid value of the SPEC's definition.
+        can decide a power-law versus exponential comparison, so the fits use this value while n_eps stays
+        the grid value of the SPEC's definition.
         """
         if self.n_eps is None:
             return None
@@ -197,8 +278,7 @@ class NEps:
         if not (math.isfinite(r0) and r0 > self.threshold and r1 > 0.0):
             return float(n1)
         lr0, lr1, lt = math.log(r0), math.log(r1), math.log(self.threshold)
-        # r0 > threshold >= r1, so lr0 > lt >= lr1 and t lies in (0, 1]
-        t = (lr0 - lt) / (lr0 - lr1)
+        t = (lr0 - lt) / (lr0 - lr1)  # r0 > threshold >= r1, so t lies in (0, 1]
         return float(math.exp(math.log(n0) + t * (math.log(n1) - math.log(n0))))
 
     def to_dict(self) -> dict:
@@ -212,13 +292,23 @@ class NEps:
         }
 
 
-def _check_grid(n_grid) -> tuple[int, ...]:
-    grid = tuple(int(v) for v in n_grid)
-    if not grid or grid[0] < 1 or any(b <= a for a, b in zip(grid, grid[1:])):
-        raise ValueError(f"n_grid must be strictly increasing positive integers, got {tuple(n_grid)}")
-    if any(b > 2 * a for a, b in zip(grid, grid[1:])):
-        raise ValueError(f"n_grid must be geometric with ratio <= 2 between neighbours (SPEC), got {grid}")
-    return grid
+def test_mse_ratios(kernels: PrefixKernels, L: int, n: int, labels: Sequence[tuple[torch.Tensor, torch.Tensor]],
+                    *, rel_jitter: float = 1e-12) -> list[float]:
+    """Test MSE / Var(y_test) of the length-L kernel regression on the first n training rows, for each
+    (y_train, y_test) of ``labels`` (one solve for all), labels standardized on the n training labels."""
+    Ytr, Yte = [], []
+    for ytr, yte in labels:
+        s = Standardizer.fit(ytr[:n])  # standardized on the training set (SPEC section 3)
+        Ytr.append(s(ytr[:n]))
+        Yte.append(s(yte))
+    pred = kernel_regression(kernels.train(L, n), torch.stack(Ytr, 1), kernels.test(L, n), rel_jitter=rel_jitter)
+    out = []
+    for j, yte_s in enumerate(Yte):
+        var = float(((yte_s - yte_s.mean()) ** 2).mean())
+        mse = float(((pred[:, j] - yte_s) ** 2).mean())
+        # a constant test label has no variance to explain: the ratio is undefined (never met)
+        out.append(mse / var if var > 0.0 else math.inf)
+    return out
 
 
 def n_eps_table(
@@ -251,7 +341,6 @@ def n_eps_table(
         raise ValueError(f"label lengths must lie in 1..{min(Xtr.shape[1], Xte.shape[1])}, got {lengths}")
     budget = _DEFAULT_MEMORY_BUDGET if memory_budget is None else int(memory_budget)
     n_test = Xte.shape[0]
-    # per (L, name): labels as float64 tensors on the kernel's device
     lab: dict[int, dict[str, tuple[torch.Tensor, torch.Tensor]]] = {}
     for L in lengths:
         lab[L] = {}
@@ -267,36 +356,26 @@ def n_eps_table(
     names = sorted({name for L in lengths for name in lab[L]})
     curves: dict[tuple[int, str], list[tuple[int, float]]] = {(L, nm): [] for L in lengths for nm in lab[L]}
     found: dict[tuple[int, str], int] = {}
-    for n in grid:
-        active = [L for L in lengths if any((L, nm) not in found for nm in lab[L])]
-        if not active:
-            break
-        per_length = (n + n_test) * n * 8
-        group_size = max(1, budget // max(1, per_length))
-        for g in range(0, len(active), group_size):
-            group = active[g : g + group_size]
-            Htr = prefix_ntks(Xtr[:n], None, group, block_entries=block_entries)
-            Hte = prefix_ntks(Xte, Xtr[:n], group, block_entries=block_entries)
-            for L in group:
+    per_length = 8 * (grid[-1] + n_test) * grid[-1]
+    group_size = max(1, budget // max(1, per_length))
+    for g in range(0, len(lengths), group_size):
+        group = lengths[g : g + group_size]
+        pk = PrefixKernels(Xtr, Xte, group, block_entries=block_entries)
+        for n in grid:
+            active = [L for L in pk.lengths if any((L, nm) not in found for nm in lab[L])]
+            for L in [L for L in pk.lengths if L not in active]:
+                pk.drop(L)
+            if not active:
+                break
+            pk.extend(n)
+            for L in active:
                 todo = [nm for nm in sorted(lab[L]) if (L, nm) not in found]
-                Ytr, Yte = [], []
-                for nm in todo:
-                    ytr, yte = lab[L][nm]
-                    s = Standardizer.fit(ytr[:n])  # standardized on the training set (SPEC section 3)
-                    Ytr.append(s(ytr[:n]))
-                    Yte.append(s(yte))
-                # pop: the n x n kernel of this length is freed as soon as its solve is done
-                pred = kernel_regression(Htr.pop(L), torch.stack(Ytr, 1), Hte.pop(L), rel_jitter=rel_jitter)
-                for j, nm in enumerate(todo):
-                    yte_s = Yte[j]
-                    var = float(((yte_s - yte_s.mean()) ** 2).mean())
-                    mse = float(((pred[:, j] - yte_s) ** 2).mean())
-                    # a constant test label has no variance to explain: the ratio is undefined (never met)
-                    ratio = mse / var if var > 0.0 else math.inf
+                ratios = test_mse_ratios(pk, L, n, [lab[L][nm] for nm in todo], rel_jitter=rel_jitter)
+                for nm, ratio in zip(todo, ratios):
                     curves[(L, nm)].append((n, ratio))
                     if ratio <= threshold:
                         found[(L, nm)] = n
-            del Htr, Hte
+        del pk
     out: dict[str, dict[int, NEps]] = {nm: {} for nm in names}
     for (L, nm), pts in curves.items():
         out[nm][L] = NEps(
@@ -309,10 +388,11 @@ def n_eps_table(
     return out
 
 
-def _draw(recipe: Recipe, L: int, n_max: int, n_test: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+def draw_inputs(recipe: Recipe, L: int, n_max: int, n_test: int, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(training, test) inputs of ``recipe`` at length L: n_max sequences from data_seed (with the
+    recipe's separation floor) and n_test from the independent test stream (no floor, as make_dataset)."""
     common = dict(regime=recipe.regime, directions=recipe.directions, vocab=recipe.vocab)
     Xtr = make_inputs(n_max, L, recipe.d, seed=recipe.data_seed, separation_floor=recipe.separation_floor, **common)
-    # the test split: an independent stream (rnn_core.data.test_seed), no separation floor (as make_dataset)
     Xte = make_inputs(n_test, L, recipe.d, seed=test_seed(recipe.data_seed), **common)
     if device is not None:
         Xtr, Xte = Xtr.to(device), Xte.to(device)
@@ -342,7 +422,7 @@ def n_eps_curve(
     if not lengths or lengths[0] < 1:
         raise ValueError(f"lengths must be integers >= 1, got {lengths}")
     grid = _check_grid(n_grid)
-    Xtr, Xte = _draw(recipe, lengths[-1], grid[-1], int(n_test), device)
+    Xtr, Xte = draw_inputs(recipe, lengths[-1], grid[-1], int(n_test), device)
     labels = {}
     for L in lengths:
         spec = recipe.target if target_at is None else target_at(L)
@@ -364,9 +444,7 @@ def n_eps(
     """n_eps of ``recipe.target`` at length ``recipe.L`` (recipe.n is ignored: ``n_grid`` fixes n).
 
     Training sets are the first n sequences of ``make_dataset(recipe, n=max(n_grid))`` (nested), the
-    test set is ``make_dataset(recipe, split="test", n=n_test)``; ``n_grid`` strictly increasing with
-    neighbour ratio <= 2 (see :func:`geometric_grid`). Returns an :class:`NEps` (n_eps None when the
-    threshold is not met by max(n_grid)).
+    test set is ``make_dataset(recipe, split="test", n=n_test)``.
     """
     grid = _check_grid(n_grid)
     Xtr, ytr = make_dataset(recipe, n=grid[-1])
@@ -384,69 +462,12 @@ def n_eps(
 # ---------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ComplexityFit:
-    """Least-squares fits of log n_eps over the lengths with a finite n_eps.
-
-    exponent a and intercept b of log n = a log L + b, with its residual sum of squares rss_power;
-    rate a' and intercept b' of log n = a' L + b', with rss_exp; finite_points; the points used.
-    Fits need >= 2 distinct lengths; with fewer every field but finite_points is NaN.
-    """
-
-    exponent: float
-    intercept: float
-    rss_power: float
-    rate: float
-    intercept_exp: float
-    rss_exp: float
-    finite_points: int
-    lengths: tuple[int, ...] = field(default_factory=tuple)
-    n_eps: tuple[float, ...] = field(default_factory=tuple)
-
-
-def _lstsq_line(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
-    """slope, intercept, residual sum of squares of y ~ slope x + intercept (float64)."""
-    A = np.stack([x, np.ones_like(x)], axis=1)
-    coef, *_ = np.linalg.lstsq(A, y, rcond=None)
-    r = y - A @ coef
-    return float(coef[0]), float(coef[1]), float(r @ r)
-
-
-def fit_power_vs_exp(lengths: Sequence[int], n_eps_values: Sequence[float | None]) -> ComplexityFit:
-    """Fit log n_eps against log L (power law) and against L (exponential) over the finite points.
-
-    n_eps_values may be grid values or interpolated crossings (:attr:`NEps.n_cross`); None = not reached.
-    """
-    if len(lengths) != len(n_eps_values):
-        raise ValueError("lengths and n_eps_values must have the same length")
-    pts = sorted((int(L), float(v)) for L, v in zip(lengths, n_eps_values) if v is not None and math.isfinite(v))
-    if any(L < 1 or v <= 0 for L, v in pts):
-        raise ValueError(f"lengths and n_eps must be >= 1, got {pts}")
-    k = len(pts)
-    Ls = tuple(p[0] for p in pts)
-    ns = tuple(p[1] for p in pts)
-    if len(set(Ls)) < 2:
-        nan = math.nan
-        return ComplexityFit(nan, nan, nan, nan, nan, nan, k, Ls, ns)
-    x = np.array(Ls, dtype=np.float64)
-    y = np.log(np.array(ns, dtype=np.float64))
-    a, b, rss_p = _lstsq_line(np.log(x), y)
-    a2, b2, rss_e = _lstsq_line(x, y)
-    return ComplexityFit(a, b, rss_p, a2, b2, rss_e, k, Ls, ns)
-
-
-def doubling_ratios(lengths: Sequence[int], n_eps_values: Sequence[int | None]) -> dict[int, float]:
+def doubling_ratios(lengths: Sequence[int], n_eps_values: Sequence[float | None]) -> dict[int, float]:
     """{L: n_eps(2L) / n_eps(L)} for every L whose double is on the grid and both are finite.
 
     A power law n ~ L^a gives the constant 2^a; an exponential gives ratios that grow with L."""
     m = {int(L): v for L, v in zip(lengths, n_eps_values) if v is not None}
     return {L: m[2 * L] / m[L] for L in sorted(m) if 2 * L in m and m[L] > 0}
-
-
-# Slack in the rss comparison: residual sums that differ by rounding only count as a tie (relative
-# 1e-12 of the larger, absolute 1e-20: an exact fit of log n leaves ~1e-30, not 0).
-_RSS_TIE = 1e-12
-_RSS_FLOOR = 1e-20
 
 
 def complexity_rule(
@@ -455,27 +476,56 @@ def complexity_rule(
     exponent_bound: float | None,
     *,
     min_points: int = MIN_POINTS,
-) -> tuple[bool | None, ComplexityFit, str]:
-    """The CPLX-ADD pass rule on one n_eps(L) curve: (ok, fit, reason).
+) -> tuple[bool | None, GrowthFit, str]:
+    """The CPLX-ADD pass rule on one n_eps(L) curve: (ok, fit, reason); see the module docstring.
 
-    ok None (inconclusive) with fewer than ``min_points`` finite lengths; else True iff
-    (rss_power <= rss_exp (up to rounding) or max/min n_eps <= FLAT_GROWTH: no resolvable growth) and
-    (exponent_bound is None or a <= exponent_bound).
-    exponent_bound None means no polynomial degree is declared (f = sin, cos): only the shape is tested.
+    n_eps_values: grid values or interpolated crossings (NEps.n_cross); None = not reached.
+    exponent_bound None: no polynomial degree is declared (f = sin, cos): only the shape is tested.
     """
-    fit = fit_power_vs_exp(lengths, n_eps_values)
-    if fit.finite_points < min_points or len(set(fit.lengths)) < min_points:
-        return None, fit, f"only {fit.finite_points} lengths reached n_eps (need {min_points}): inconclusive"
-    scale = max(fit.rss_power, fit.rss_exp, 1e-300)
-    flat = max(fit.n_eps) <= FLAT_GROWTH * min(fit.n_eps)
-    shape_ok = flat or fit.rss_power <= fit.rss_exp + _RSS_TIE * scale + _RSS_FLOOR
-    exp_ok = exponent_bound is None or fit.exponent <= exponent_bound
+    if len(lengths) != len(n_eps_values):
+        raise ValueError("lengths and n_eps_values must have the same length")
+    fit = power_vs_exponential(lengths, n_eps_values)
+    if fit.n < min_points or len(set(fit.xs)) < min_points:
+        return None, fit, f"only {fit.n} lengths reached n_eps (need {min_points}): inconclusive"
+    flat = max(fit.ys) <= FLAT_GROWTH * min(fit.ys)
+    shape_ok = flat or bool(fit.power_fits_better)
+    exponent = fit.power.slope
+    exp_ok = exponent_bound is None or exponent <= exponent_bound
     if shape_ok and exp_ok and flat:
         reason = f"no growth beyond one grid step over the lengths (max/min n_eps <= {FLAT_GROWTH:g})"
     elif shape_ok and exp_ok:
-        reason = f"power law fits (rss {fit.rss_power:.3g} <= {fit.rss_exp:.3g}), exponent {fit.exponent:.3g}"
+        reason = (f"power law fits (rss {fit.power.rss:.3g} <= {fit.exponential.rss:.3g}), "
+                  f"{fit.power.describe('a')}")
     elif not shape_ok:
-        reason = f"exponential fits better (rss_exp {fit.rss_exp:.3g} < rss_power {fit.rss_power:.3g})"
+        reason = f"exponential fits better (rss_exp {fit.exponential.rss:.3g} < rss_power {fit.power.rss:.3g})"
     else:
-        reason = f"exponent {fit.exponent:.3g} > bound {exponent_bound:g}"
+        reason = f"exponent {exponent:.3g} > bound {exponent_bound:g}"
     return bool(shape_ok and exp_ok), fit, reason
+
+
+def curve_summary(fit: GrowthFit, exponent_bound: float | None) -> tuple[float, dict]:
+    """(margin, measured) of one curve's rule (shared by CPLX-ADD and CPLX-NVAR).
+
+    margin (<= 1 passes): the shape part is the smaller of rss_power / rss_exp and (max/min n) /
+    FLAT_GROWTH (it passes when either does); with an exponent bound, the larger of that and a / bound.
+    NaN without enough points.
+    """
+    measured = {
+        "finite_points": fit.n,
+        "exponent": fit.power.slope,
+        "exponent_se": fit.power.stderr,
+        "rate": fit.exponential.slope,
+        "rss_power": fit.power.rss,
+        "rss_exp": fit.exponential.rss,
+    }
+    if fit.n < MIN_POINTS:
+        return math.nan, measured
+    floor = 1e-20  # an exact fit leaves rounding (~1e-30), not 0
+    rp, re = fit.power.rss, fit.exponential.rss
+    if re > floor:
+        shape = min(rp / re, 1e9)
+    else:  # exponential fits exactly: the power law is worse unless it fits exactly too (a tie)
+        shape = 1.0 if rp <= floor else 1e9
+    shape = min(shape, (max(fit.ys) / min(fit.ys)) / FLAT_GROWTH)
+    margin = max(shape, fit.power.slope / exponent_bound) if exponent_bound is not None else shape
+    return float(margin), measured
