@@ -68,8 +68,8 @@ MUST_HOLD_MIN_WIDTH = 8192
 #: n: sequences per example; slope_widths: the widths of a slope cell; slope_seeds: networks per width
 #: (many at the cheap small width, fewer at the large one); slope_lengths: the lengths with slope cells
 SETTINGS: dict[str, dict] = {
-    "smoke": {"n": 6, "slope_widths": (64, 1024), "slope_seeds": (32, 6), "slope_lengths": (2,)},
-    "quick": {"n": 8, "slope_widths": (128, 2048), "slope_seeds": (16, 4), "slope_lengths": (2,)},
+    "smoke": {"n": 6, "slope_widths": (64, 1024), "slope_seeds": (64, 8), "slope_lengths": (2,)},
+    "quick": {"n": 8, "slope_widths": (128, 2048), "slope_seeds": (32, 4), "slope_lengths": (2,)},
     "standard": {"n": 16, "slope_widths": (256, 8192), "slope_seeds": (16, 4), "slope_lengths": (2, 4, 8)},
     "full": {"n": 16, "slope_widths": (512, 32768), "slope_seeds": (16, 4), "slope_lengths": (2, 4, 8, 16)},
 }
