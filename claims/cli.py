@@ -262,12 +262,6 @@ def _cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return code
 
 
-def _load_sets(args: argparse.Namespace):
-    from claims.merge import load_many
-
-    return load_many(args.results, allow_mixed=args.allow_mixed, registry=args.registry)
-
-
 def _cmd_report(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from claims.merge import merged_view
     from claims.schema import results_dir_of

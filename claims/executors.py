@@ -255,13 +255,16 @@ class DaskExecutor:
         if local_workers is not None:
             self.workers = int(local_workers)
             self.threads = threads
-            dask.config.set({"distributed.scheduler.allowed-failures": WORKER_LOST_LIMIT - 1,
-                             "distributed.worker.daemon": False,
-                             "distributed.admin.tick.limit": "10s"})
-            self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
-                                        host="127.0.0.1", dashboard_address=None,
-                                        resources=self._local_resources(), silence_logs=40)
-            self.client = Client(self.cluster)
+            # allowed-failures: a cell is retried once after its worker dies; lost-worker-timeout: a
+            # replacement worker that is slow to start (importing torch) is not given up on, which
+            # otherwise left the cluster with no workers and the run waiting forever
+            with dask.config.set({"distributed.scheduler.allowed-failures": WORKER_LOST_LIMIT - 1,
+                                  "distributed.deploy.lost-worker-timeout": "1h",
+                                  "distributed.admin.tick.limit": "10s"}):
+                self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
+                                            host="127.0.0.1", dashboard_address=None,
+                                            resources=self._local_resources(), silence_logs=50)
+                self.client = Client(self.cluster)
         else:
             self.client = Client(address, timeout="30s")
             info = self.client.scheduler_info()
@@ -286,23 +289,35 @@ class DaskExecutor:
         from distributed import as_completed
 
         by_future: dict[Any, Task] = {}
-        for task in tasks:
-            gpu = task.device.startswith("cuda")
-            fut = self.client.submit(run_task, task, key=f"cell-{task.claim_id}-{abs(hash(task.key))}-{id(task)}",
-                                     pure=False, priority=int(task.cost * 1000),
-                                     resources={"GPU": 1} if gpu else None)
-            by_future[fut] = task
+        for rank, task in enumerate(tasks):  # tasks come most expensive first: priority = their rank
+            by_future[self._submit(task, priority=len(tasks) - rank)] = task
         self._futures = list(by_future)
+        suspects: list[Task] = []
         for fut in as_completed(self._futures):
             task = by_future[fut]
             try:
                 record = fut.result()
             except Exception as exc:
-                name = type(exc).__name__
-                why = ("the cell killed its worker twice" if name == "KilledWorker"
-                       else f"worker failed: {name}: {exc}")
+                if type(exc).__name__ == "KilledWorker":  # maybe only queued on a dying worker
+                    suspects.append(task)
+                    continue
+                record = _lost_record(task, f"worker failed: {type(exc).__name__}: {exc}")
+            yield task, record
+        for task in suspects:  # alone on the cluster, a cell that kills its worker again is the culprit
+            fut = self._submit(task, priority=0)
+            self._futures = [fut]
+            try:
+                record = fut.result()
+            except Exception as exc:
+                why = ("the cell killed its worker twice, the second time alone on the cluster"
+                       if type(exc).__name__ == "KilledWorker" else f"worker failed: {type(exc).__name__}: {exc}")
                 record = _lost_record(task, why)
             yield task, record
+
+    def _submit(self, task: Task, *, priority: int) -> Any:
+        gpu = task.device.startswith("cuda")
+        return self.client.submit(run_task, task, key=f"cell-{task.claim_id}-{abs(hash(task.key))}-{id(task)}-{priority}",
+                                  pure=False, priority=priority, resources={"GPU": 1} if gpu else None)
 
     def close(self, *, kill: bool = False) -> None:
         try:

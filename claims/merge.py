@@ -81,6 +81,15 @@ def merged_view(dirs: Iterable[str | os.PathLike], *, allow_mixed: bool = False,
         root, one = loaded[0]
         return ResultView(one.records, one.run, list(one.invalid), [root])
     identities = {root: _identity(res) for root, res in loaded}
+    dtypes: dict[str, dict[str, Path]] = {}  # claim -> dtype -> a folder (claims may differ from each other)
+    for root, res in loaded:
+        for r in res.records:
+            dtypes.setdefault(r["claim"], {}).setdefault(str(r.get("dtype")), root)
+    mixed = {c: d for c, d in dtypes.items() if len(d) > 1}
+    if mixed and not allow_mixed:
+        claim, seen = next(iter(mixed.items()))
+        detail = "; ".join(f"{folder}: {dtype}" for dtype, folder in seen.items())
+        raise ValueError(f"the folders ran {claim} in different dtypes ({detail}); pass --allow-mixed to merge them anyway")
     for what in ("profile", "seed", "commit"):
         values = set().union(*(ids[what] for ids in identities.values()))
         if len(values) > 1 and not allow_mixed:
@@ -107,7 +116,7 @@ def merged_view(dirs: Iterable[str | os.PathLike], *, allow_mixed: bool = False,
                          [c for run in runs for c in run.get("claims", [])] or known or ())
     rank = {c: i for i, c in enumerate(order)}
     records.sort(key=lambda r: (rank[r["claim"]], r["cell_key"]))
-    meta = _merged_meta(runs, records, order, [root for root, _ in loaded])
+    meta = _merged_meta(runs, records, order, [root for root, res in loaded if res.run])
     return ResultView(records, meta, invalid, [root for root, _ in loaded])
 
 

@@ -5,7 +5,10 @@ with ``derandomize=True, database=None`` and an explicit seed, :func:`cell_seed`
 seed, the claim id and the cell key. The same (seed, claim, cell) always draws the same recipes, in the
 same order; different cells draw different ones; ``--seed S`` gathers fresh, reproducible evidence.
 Hypothesis tries the simplest example first (every seed 0, smallest sizes), the same in every cell; it
-is dropped, so the examples are seeded draws.
+is dropped, so the examples are seeded draws. Draws use hypothesis's own provider minus the "local
+constants" it harvests from every project module imported so far (:class:`_ProjectBlindProvider`):
+otherwise the same seed drew other recipes in a worker process than in the controller, and other
+recipes after any unrelated module gained a number.
 
 Shrinking. The failing example is shrunk by replaying the same draw with hypothesis's shrink phase on;
 recipes already evaluated are cached, so the replay costs nothing until hypothesis proposes new ones,
@@ -35,10 +38,42 @@ def cell_seed(claim_id: str, cell: dict, seed: int = 0) -> int:
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
 
 
+_BACKEND = "rnnclaims"
+
+
+def _register_backend() -> str:
+    """Register :class:`_ProjectBlindProvider` as the hypothesis backend ``rnnclaims`` (once)."""
+    from hypothesis.internal.conjecture import providers
+
+    if _BACKEND in providers.AVAILABLE_PROVIDERS:
+        return _BACKEND
+
+    class _ProjectBlindProvider(providers.HypothesisProvider):
+        """Hypothesis's provider, drawing "interesting" constants only from hypothesis's global pool,
+        never from the modules a process happens to have imported (which differ between processes)."""
+
+        _pools: dict = {}
+
+        def _maybe_draw_constant(self, choice_type, constraints, *, p: float = 0.05):
+            if self._random.random() > p:
+                return None
+            key = (choice_type, providers.choice_constraints_key(choice_type, constraints))
+            pool = self._pools.get(key)
+            if pool is None:
+                pool = self._pools[key] = tuple(
+                    c for c in providers.GLOBAL_CONSTANTS.set_for_type(choice_type)
+                    if providers.choice_permitted(c, constraints))
+            return self._random.choice(pool) if pool else None
+
+    providers.AVAILABLE_PROVIDERS[_BACKEND] = _ProjectBlindProvider
+    return _BACKEND
+
+
 def _settings(max_examples: int, phases: list) -> Any:
     from hypothesis import HealthCheck, Verbosity, settings
 
     return settings(
+        backend=_register_backend(),
         max_examples=max_examples,
         derandomize=True,
         database=None,

@@ -390,8 +390,9 @@ def _run_locked(folder: ResultsFolder, profile: Profile, dev: Any, reg: Registry
     cost = {k: v * factors.get(k[0], 1.0) for k, v in estimates.items()}
     cost_of = lambda item: cost[(item[0].id, cell_key(item[1]))]  # noqa: E731
     if shard is not None:
+        # by the uncalibrated estimates: the same grid gives the same shards in every folder and sitting
         i, n = shard
-        grid = assign_shards(grid, n, cost_of, rank)[i - 1]
+        grid = assign_shards(grid, n, lambda item: estimates[(item[0].id, cell_key(item[1]))], rank)[i - 1]
 
     # what the folder holds
     for path, reason in scan.invalid:

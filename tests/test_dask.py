@@ -2,10 +2,9 @@
 
 (a) ``run_profile(..., dask_local=2)`` of the toy claims plus two real FWD cells gives the records of
     the process pool (``workers=2``) for the same seed: verdicts, examples, recipes, margins, measured
-    values, series, constants, shrinking, messages; and the verdicts of the serial executor. Equal
-    records to the serial executor's are expected too but fail today (an engine bug, marked xfail:
-    hypothesis mixes constants mined from the modules the drawing process imported into its draws, and
-    the controller has imported other modules than a worker);
+    values, series, constants, shrinking, messages; and the records of the serial executor (the draws
+    do not depend on which modules a process imported: claims.sampling's provider ignores hypothesis's
+    "local constants");
 (b) killing one Dask worker process by PID mid-run (on the first finished cell) loses no cell and
     duplicates none: one record per cell, every record valid, every verdict what the claim gives;
 (c) the controller writes every record: with a WorkerPlugin that makes the worker processes unable to
@@ -166,10 +165,6 @@ def test_dask_records_equal_pool_records(pool_run, dask_run):
     _assert_same_records(pool_run.records, dask.records, "dask vs pool")
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: claims.sampling draws with hypothesis, which mixes in "
-                   "integer constants mined from every local module the drawing process has imported, so the "
-                   "controller (serial) and a worker draw other recipes from the same seed; see "
-                   "test_draws_do_not_depend_on_the_modules_the_process_imported")
 def test_dask_and_pool_records_equal_serial_records(serial_run, pool_run, dask_run):
     dask, _ = dask_run
     _assert_same_records(serial_run.records, pool_run.records, "pool vs serial")
@@ -189,8 +184,6 @@ print("same" if before == after else "different")
 """
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: hypothesis mines constants from the local modules in "
-                   "sys.modules (6.1xx 'local constants'); claims.sampling does not switch that off")
 def test_draws_do_not_depend_on_the_modules_the_process_imported(tmp_path):
     """The root cause of the serial / worker difference, in a subprocess (the module it imports would
     change the draws of this process too)."""

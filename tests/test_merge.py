@@ -80,8 +80,6 @@ def test_mixed_folders_are_refused_naming_them_unless_allow_mixed(base, tmp_path
     assert len(load_results(target).records) == len(whole.records)
 
 
-@pytest.mark.xfail(strict=True, reason="engine gap: merge checks profiles, seeds and commits but not the dtype "
-                   "policy, which claims.session refuses to mix within one folder (--dtype float64 vs auto)")
 def test_folders_of_different_dtypes_are_refused(base, tmp_path):
     root, whole, a, b = base
     other = _copy(root / "b", tmp_path / "other")

@@ -182,3 +182,16 @@ def test_claim_max_examples_caps_the_budget():
     slow = dataclasses.replace(TOY.get("TOY-HOLDS"), max_examples=5)
     rec = run_cell(slow, {"m": 64, "L": 2}, SMOKE, device="cpu")
     assert rec["verdict"] == "inconclusive" and rec["examples"] == 5 and rec["reason"].startswith("budget")
+
+
+def test_draws_do_not_depend_on_the_modules_a_process_imported(tmp_path, monkeypatch):
+    # hypothesis's stock provider mixes in integer constants harvested from every local module imported
+    # so far, so the same seed drew other recipes in a worker than in the controller
+    import importlib
+
+    strategy = TOY.get("TOY-HOLDS").strategy({}, SMOKE)
+    before = draw_recipes(strategy, 40, 123)
+    (tmp_path / "module_with_numbers.py").write_text("X = [17, 4242, 31337, 99, 12345, 777, 65000, 3, 42, 1000]\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.import_module("module_with_numbers")
+    assert draw_recipes(strategy, 40, 123) == before

@@ -132,8 +132,6 @@ def test_merged_run_json_without_one_shard_is_not_complete(runs, tmp_path):
     assert len(view.records) == full.total - len(shards[1].records)
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: merge._merged_meta zips the folders with the runs that "
-                                        "have a _run.json, so a folder without one shifts every later entry")
 def test_merged_run_json_names_the_right_folder_when_one_has_no_run_json(runs, tmp_path):
     root, full, shards = runs
     for i in (1, 2, 3):
@@ -200,9 +198,6 @@ def test_the_same_shard_twice_in_fresh_folders_takes_the_same_cells(runs, tmp_pa
     assert set(_cells(again.records)) == set(_cells(shards[1].records))
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: a shard's cells depend on the records already in its "
-                                        "folder (session calibrates the costs, then assign_shards uses the "
-                                        "calibrated costs), so resuming a shard takes other cells")
 def test_resuming_a_shard_in_its_own_folder_keeps_its_cells(runs, tmp_path):
     root, full, shards = runs
     shutil.copytree(root / "shard2", tmp_path / "shard2")
