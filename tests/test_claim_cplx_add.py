@@ -43,7 +43,7 @@ def test_cells_have_controls_and_asserted_cells_in_smoke_and_quick(profile):
     for c in cells:
         assert "m" not in c and "L" not in c  # one cell covers the whole L grid at infinite width
         answer = cplx_add.CLAIM.must_hold(c, profile)
-        assert answer is True or (isinstance(answer, str) and answer.startswith("not asserted, because"))
+        assert answer is True or (isinstance(answer, str) and len(answer) > 40)  # the reason, in words
     unnorm = next(c for c in cells if c["regime"] == "unnormalized" and c["target"] == "last")
     assert isinstance(cplx_add.CLAIM.must_hold(unnorm, profile), str)
 

@@ -75,7 +75,7 @@ def test_spec_cells_are_asserted_or_say_why_not(profile):
         in_spec = c["kind"] == "growth" or c["N"] <= 2 or c["l0"] <= 1
         assert (answer is True or isinstance(answer, str)) if in_spec else answer is False
         if isinstance(answer, str):
-            assert answer.startswith("not asserted, because")
+            assert len(answer) > 40 and not answer.startswith("not asserted")  # the report adds the prefix
     late_growth = {"kind": "growth", "regime": "unit", "anchor": "late", "f": "z2", "d": 2, "L": 6}
     assert isinstance(cplx_nvar.CLAIM.must_hold(late_growth, profile), str)
 

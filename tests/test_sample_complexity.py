@@ -199,3 +199,14 @@ def test_n_cross_interpolates_between_grid_points():
     assert ne.n_cross == pytest.approx(math.sqrt(32 * 64))
     assert NEps(None, (16,), (0.9,), (16,), 0.25).n_cross is None
     assert NEps(16, (16,), (0.1,), (16, 32), 0.25).n_cross == 16.0
+
+
+def test_independent_data_gives_each_seed_pair_its_own_inputs():
+    from claims.catalogue._sample_complexity import independent_data
+
+    spec = lambda seed: TargetSpec(family="additive", f="z", positions=(1,), seed=seed)  # noqa: E731
+    a = independent_data(Recipe(n=8, L=3, d=2, regime="unit", target=spec(1), data_seed=0))
+    b = independent_data(Recipe(n=8, L=3, d=2, regime="unit", target=spec(2), data_seed=0))
+    assert a.data_seed != b.data_seed  # same drawn data seed, different targets: different inputs
+    assert independent_data(Recipe(n=8, L=3, d=2, regime="unit", target=spec(1), data_seed=0)) == a
+    assert a.target == spec(1) and 0 <= a.data_seed < 2**31

@@ -45,6 +45,7 @@ from claims.catalogue._sample_complexity import (
     PrefixKernels,
     draw_inputs,
     geometric_grid,
+    independent_data,
     test_mse_ratios,
 )
 from claims.registry import register
@@ -178,7 +179,7 @@ def strategy(cell: dict, profile):
         separation_floor=0.0,
         target=SEEDS.map(lambda seed: target_spec(kind, L, seed)),
         init_seed=0,
-    ).map(lambda r: r.replace(separation_floor=SEPARATION_FLOOR))
+    ).map(lambda r: independent_data(r).replace(separation_floor=SEPARATION_FLOOR))
 
 
 def evaluate_rows(cell: dict, recipe, profile, device=None) -> tuple[int | None, list[dict]]:
@@ -248,9 +249,9 @@ def memory_bytes(cell: dict, profile) -> int:
 # labels), the kernel recursion of the train kernel grown to n_max (~n_max^2 L / 2 entry-steps) and of the
 # test kernel up to n_eps (~n_test n_max L / 4), and the quadratic forms' Cholesky factors at the
 # applicable n (two per n, n^3 / 3 flops each; the largest n dominates, 1.2x for the smaller ones).
-# Calibrated on smoke and quick runs with one thread (contended 2-core box: errs on the slow side).
-COST_FIXED = 0.05
-COST_PER_ENTRY = 6e-8
+# Calibrated on smoke and quick runs with one thread (measured / estimated: 0.2-3 over the cells).
+COST_FIXED = 0.01
+COST_PER_ENTRY = 5e-8
 FLOPS = 5e9
 
 
