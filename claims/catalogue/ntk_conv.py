@@ -48,6 +48,8 @@ __all__ = [
     "MUST_HOLD_MIN_WIDTH",
     "kernel_error",
     "width_seed",
+    "error_outcome",
+    "slope_outcome",
     "cells",
     "strategy",
     "evaluate",
@@ -105,7 +107,8 @@ def _empirical(cell, recipe, ctx, X, *, m=None, seed=None) -> torch.Tensor:
     return rnn_core.empirical_ntk(p, X.to(p.dtype))
 
 
-def _evaluate_error(cell: dict, recipe, ctx: Context) -> Outcome:
+def error_outcome(cell: dict, recipe, ctx: Context) -> Outcome:
+    """One example of an error cell: one network of the cell's width against H_inf."""
     import rnn_core
 
     X = common.inputs(recipe, ctx)
@@ -119,7 +122,8 @@ def _evaluate_error(cell: dict, recipe, ctx: Context) -> Outcome:
     return Outcome(ok=ok, margin=err / TOL, measured=stats, constants={"tol": err}, reason=reason)
 
 
-def _evaluate_slope(cell: dict, recipe, ctx: Context) -> Outcome:
+def slope_outcome(cell: dict, recipe, ctx: Context) -> Outcome:
+    """One example of a slope cell: the seed-averaged error at every slope width and its log-log slope."""
     import rnn_core
 
     s = CLAIM.settings_for(ctx.profile)
@@ -174,9 +178,9 @@ def strategy(cell: dict, profile):
 def evaluate(cell: dict, recipe, ctx: Context) -> Outcome:
     part = cell.get("part", "error")
     if part == "error":
-        return _evaluate_error(cell, recipe, ctx)
+        return error_outcome(cell, recipe, ctx)
     if part == "slope":
-        return _evaluate_slope(cell, recipe, ctx)
+        return slope_outcome(cell, recipe, ctx)
     raise ValueError(f"NTK-CONV cell part must be 'error' or 'slope', got {part!r}")
 
 
