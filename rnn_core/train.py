@@ -23,6 +23,11 @@ I - eta m H_m in [0, 1 - eta m lambda_min], hence
 the rate of SPEC's LAZY claim. A step 10x larger gives the top eigendirection the factor 1 - 10 = -9:
 the linear model, and in practice the network, diverges.
 
+Precision: the network runs in the dtype of its parameters. With float32 parameters the updates are
+accumulated in a float64 copy of W (returned as W_T) and the float32 network uses it rounded: lazy
+training moves each entry of W by far less than its float32 spacing over a run, so float32 W alone
+would lose most of the displacement.
+
 Host synchronization: the only device-to-host transfer inside the loop is the loss scalar (and the
 distance ||W_t - W_0||_F) every ``record_every`` steps; stopping rules (loss target, divergence) are
 checked at those recorded steps.
@@ -56,7 +61,8 @@ class TrainResult:
 
     losses: Loss(W_t) at the recorded steps ts (t = 0, record_every, 2 record_every, ..., and the last t).
     w_dist: ||W_t - W_0||_F at the same steps.
-    W_T: the final recurrent matrix (device and dtype of the parameters).
+    W_T: the final recurrent matrix on the parameters' device, float64: for a float32 network it is the
+        float64 master copy that training accumulates (the network runs on it rounded to float32).
     steps: number of GD updates performed (T).
     stopped: "loss_target" | "step_cap" | "diverged".
     eta: the step used.
@@ -171,7 +177,12 @@ def train_gd(
     eta = _check_real(eta, "eta", positive=True)
 
     W0 = p.W
-    W = W0.clone()
+    # float32 network: the weights are accumulated in a float64 master copy and rounded into the
+    # network's float32 copy after every update (float32 W cannot hold the small lazy-training updates:
+    # an entry of W is ~ sqrt(2/m), its float32 spacing ~ 1e-9, comparable to one step's change)
+    master = p.dtype != torch.float64
+    W = W0.to(torch.float64) if master else W0.clone()
+    W_net = W0.clone() if master else W
     L = X.shape[1]
     m = p.m
     # One set of buffers for the whole run: every step overwrites the hidden states and deltas in place.
@@ -186,7 +197,7 @@ def train_gd(
     loss0 = None
     t = 0
     while True:
-        cur = p.with_W(W)
+        cur = p.with_W(W_net)
         r = _forward_into(cur, X, buf).sub_(f0).sub_(yt)
         loss = 0.5 * (r @ r)
         if t % record_every == 0 or t == steps:
@@ -209,7 +220,11 @@ def train_gd(
             # deltas scaled by the residual (backward is linear in delta_L), then
             # W <- W - eta sum_{i, l >= 2} r_i delta_l(x_i) h_{l-1}(x_i)^T as one fused addmm_
             _backward_into(cur, buf, scale=r)
-            W.addmm_(Dflat.T, Hflat, alpha=-eta)
+            if master:
+                W.add_(Dflat.T @ Hflat, alpha=-eta)
+                W_net.copy_(W)
+            else:
+                W.addmm_(Dflat.T, Hflat, alpha=-eta)
         t += 1
 
     drift = None
