@@ -314,7 +314,10 @@ def evaluate(cell: dict, recipe, ctx: Context) -> Outcome:
 
 
 def must_hold(cell: dict, profile) -> bool:
-    return common.largest_width_l2(cell, profile)
+    """Asserted at the profile's largest width for every length, not only L = 2: the bounds carry no
+    width, and at L = 2 the gradient G = delta_2 h_1^T never involves W in the backward pass, so a wrong
+    backward pass is visible only from L = 3 on (r_g and the first-order error then fail at small omega)."""
+    return (not common.is_control(cell)) and int(cell["m"]) == profile.max_width
 
 
 def _rows(cell: dict, profile) -> int:
@@ -367,7 +370,7 @@ CLAIM = register(
             "than the bounds allow (r_g, r_h exceed them) while grad f(W) stays non-zero and every ratio is "
             "finite; at L <= 8 omega = 1 stays within the bounds, so the control uses the long length"
         ),
-        expected="holds at the largest width for L = 2 in every regime; findings elsewhere",
+        expected="holds at the largest width for every length and regime (asserted); findings at smaller widths",
         axes=("m", "L", "regime", "omega"),
         declared=dict(DECLARED),
         cells=cells,
