@@ -169,7 +169,9 @@ def test_cells_controls_and_must_hold():
         assert all(c["L"] == pert.CONTROL_L and c["omegas"] == list(pert.CONTROL_OMEGAS) for c in controls)
         assert all(c["m"] == profile.max_width and "activation" not in c for c in controls)
         held = [c for c in cells if pert.CLAIM.must_hold(c, profile)]
-        assert held and all(c["m"] == profile.max_width and c["L"] == 2 for c in held)
+        # every length at the largest width: a wrong backward pass shows only from L = 3 on
+        assert held and all(c["m"] == profile.max_width for c in held)
+        assert {c["L"] for c in held} == set(profile.lengths)
         assert not any(pert.CLAIM.must_hold(c, profile) for c in controls)
 
 
@@ -225,3 +227,27 @@ def test_statistics_come_from_the_core_pass():
             assert row["r_g"] == pytest.approx(float(S.r_g[row["i"]]), rel=1e-12)
             assert row["r_h"] == pytest.approx(float(S.r_h[row["i"]]), rel=1e-12)
     assert not hasattr(pert, "_perturbed_pass") and not hasattr(pert, "log_slope")
+
+
+def test_a_backward_pass_with_w_instead_of_w_transposed_fails_at_length_four(monkeypatch):
+    # the audit's fault "backward-w-not-transposed": at L = 2 the gradient never uses W in the backward
+    # pass; from L = 3 on the first-order error and r_g see the wrong gradient at the smallest omega
+    import rnn_core.model as model
+    import rnn_core.perturb as perturb
+
+    def wrong(p, fw):
+        g = fw.g_tm
+        L = g.shape[0]
+        deltas = torch.empty_like(g)
+        model._relu_mask(p.B.expand_as(g[L - 1]), g[L - 1], deltas[L - 1])
+        for l in range(L - 2, -1, -1):
+            torch.mm(deltas[l + 1], p.W.T, out=deltas[l])
+            model._relu_mask(deltas[l], g[l], deltas[l])
+        return deltas
+
+    ctx = Context(device=torch.device("cpu"), profile=get_profile("smoke"))
+    cell = {"m": 256, "L": 4, "regime": "unit"}
+    assert pert.CLAIM.evaluate(cell, _recipe(4, "unit", seed=3), ctx).ok is True
+    monkeypatch.setattr(perturb, "backward_deltas_tm", wrong)
+    out = pert.CLAIM.evaluate(cell, _recipe(4, "unit", seed=3), ctx)
+    assert out.ok is False and ("r_g" in out.reason or "first_order" in out.reason)
