@@ -222,6 +222,35 @@ def _add_infinite(rr: RoundRobin, sizes, device) -> list[tuple]:
     return rows
 
 
+def _add_blas_ceilings(rr: RoundRobin, sizes, device) -> list[tuple]:
+    """The single BLAS calls the fast paths are made of, alone: what each part could reach at best.
+
+    - one recurrence step h @ W^T: (n x m) @ (m x m), as the forward and the backward do L-1 times;
+    - the same with 4n rows (the row count the step would need to run near the peak);
+    - one Gram panel: (c (L-1) x m) @ (m x n (L-1)), c = the panel's sequences (rnn_core.ntk).
+    """
+    from rnn_core import ntk as ntk_mod
+
+    rows = []
+    gen = torch.Generator().manual_seed(0)
+    for n, L, m in sizes:
+        W = torch.randn(m, m, generator=gen, dtype=torch.float64).to(device)
+        for k in (n, 4 * n):
+            h = torch.randn(k, m, generator=gen, dtype=torch.float64).to(device)
+            o = torch.empty(k, m, dtype=torch.float64, device=device)
+            key = f"ceiling step {k} {m}"
+            rr.add(key, lambda h=h, W=W, o=o: torch.mm(h, W.T, out=o))
+            rows.append((f"recurrence step ({k} x {m}) @ ({m} x {m})", 2 * k * m * m, key))
+        Lp = L - 1
+        c, _ = ntk_mod._panel_sizes(device, Lp)
+        F = torch.randn(n * Lp, m, generator=gen, dtype=torch.float64).to(device)
+        o = torch.empty(min(c, n) * Lp, n * Lp, dtype=torch.float64, device=device)
+        key = f"ceiling panel {n} {L} {m}"
+        rr.add(key, lambda F=F, o=o, r=o.shape[0]: torch.mm(F[:r], F.T, out=o))
+        rows.append((f"Gram panel ({o.shape[0]} x {m}) @ ({m} x {n * Lp})", 2 * o.shape[0] * m * n * Lp, key))
+    return rows
+
+
 def run(device, *, quick: bool, repeats: int, peak_size: int) -> list[Table]:
     rr = RoundRobin(device)
     peak_jobs = {
@@ -237,6 +266,7 @@ def run(device, *, quick: bool, repeats: int, peak_size: int) -> list[Table]:
     inf_sizes = QUICK_INF_SIZES if quick else INF_SIZES
     kernels = {dt: _add_kernels(rr, sizes, train_sizes, device, dt, str(dt)) for dt in (torch.float64, torch.float32)}
     profile = _add_ntk_profile(rr, sizes, device)
+    ceilings = _add_blas_ceilings(rr, sizes, device)
     inf = _add_infinite(rr, inf_sizes, device)
     print(f"(timing {len(rr.jobs)} calls in {repeats} rounds after a warm-up round; best of each)", flush=True)
     rr.run(repeats)
@@ -285,6 +315,15 @@ def run(device, *, quick: bool, repeats: int, peak_size: int) -> list[Table]:
         t_o, t_r = rr.best(key.format("ours")), rr.best(key.format("ref"))
         t.add(str(size), part, f"{fl / 1e9:.2f}", f"{t_o:.4f} s", f"{fl / t_o / 1e9:.1f}",
               f"{100 * fl / t_o / 1e9 / pk:.0f}%", f"{t_r:.4f} s", f"{100 * fl / t_r / 1e9 / pk:.0f}%")
+    tables.append(t)
+    t = Table(
+        f"BLAS ceilings: the single float64 calls the fast paths are made of, alone, share of the peak {pk:.1f} GFLOP/s",
+        ["call", "GFLOP", "time", "GFLOP/s", "share of peak"],
+    )
+    t.header()
+    for name, fl, key in ceilings:
+        tt = rr.best(key)
+        t.add(name, f"{fl / 1e9:.3f}", f"{tt * 1e3:.3f} ms", f"{fl / tt / 1e9:.1f}", f"{100 * fl / tt / 1e9 / pk:.0f}%")
     tables.append(t)
     bw_l, bw_c = peak["bw_large"], peak["bw_cache"]
     t = Table(
