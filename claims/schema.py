@@ -71,7 +71,7 @@ VERDICTS: tuple[str, ...] = ("holds", "fails", "inconclusive", "skipped", "error
 
 #: the built-in catalogue in the order of SPEC section 4; claims of other catalogues follow
 CATALOGUE_ORDER: tuple[str, ...] = (
-    "FWD", "BWD", "GRAD", "NTK-CONV", "NTK-PD", "NTK-PD-M", "PERT", "LAZY",
+    "FWD", "BWD", "GRAD", "NTK-ID", "NTK-CONV", "NTK-PD", "NTK-PD-M", "PERT", "LAZY",
     "GEN-ADD", "GEN-KRR", "CPLX-ADD", "CPLX-NVAR", "RAND-LABEL",
 )
 

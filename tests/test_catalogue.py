@@ -18,7 +18,7 @@ CLAIMS = all_claims()
 
 def test_the_catalogue_is_the_spec_table():
     assert [c.id for c in CLAIMS] == [
-        "FWD", "BWD", "GRAD", "NTK-CONV", "NTK-PD", "NTK-PD-M", "PERT", "LAZY",
+        "FWD", "BWD", "GRAD", "NTK-ID", "NTK-CONV", "NTK-PD", "NTK-PD-M", "PERT", "LAZY",
         "GEN-ADD", "GEN-KRR", "CPLX-ADD", "CPLX-NVAR", "RAND-LABEL",
     ]
 
