@@ -230,6 +230,7 @@ def _add_blas_ceilings(rr: RoundRobin, sizes, device) -> list[tuple]:
     - one Gram panel: (c (L-1) x m) @ (m x n (L-1)), c = the panel's sequences (rnn_core.ntk).
     """
     from rnn_core import ntk as ntk_mod
+    from rnn_core.model import _add_recurrent_
 
     rows = []
     gen = torch.Generator().manual_seed(0)
@@ -239,7 +240,8 @@ def _add_blas_ceilings(rr: RoundRobin, sizes, device) -> list[tuple]:
             h = torch.randn(k, m, generator=gen, dtype=torch.float64).to(device)
             o = torch.empty(k, m, dtype=torch.float64, device=device)
             key = f"ceiling step {k} {m}"
-            rr.add(key, lambda h=h, W=W, o=o: torch.mm(h, W.T, out=o))
+            # the call the recurrence makes (rnn_core.model._add_recurrent_: o <- o + h W^T)
+            rr.add(key, lambda h=h, W=W, o=o: _add_recurrent_(o.zero_(), W, h))
             rows.append((f"recurrence step ({k} x {m}) @ ({m} x {m})", 2 * k * m * m, key))
         Lp = L - 1
         c, _ = ntk_mod._panel_sizes(device, Lp)

@@ -151,6 +151,16 @@ def _relu_mask(grad: torch.Tensor, h: torch.Tensor, out: torch.Tensor) -> torch.
     return torch.ops.aten.threshold_backward.grad_input(grad, h, 0, grad_input=out)
 
 
+def _add_recurrent_(g: torch.Tensor, W: torch.Tensor, h: torch.Tensor) -> None:
+    """g <- g + h W^T in place, for row stacks g, h of shape (n, m): the recurrence's W h_{l-1} term.
+
+    Written as g^T <- g^T + W h^T (addmm_ on the transposed views: no copy, the result lands in g's
+    rows), so that BLAS reads W untransposed; same products and sums as g.addmm_(h, W.T)
+    (benchmarks/peak.py times it alone as the recurrence-step ceiling).
+    """
+    g.T.addmm_(W, h.T)
+
+
 def _activate_(x: torch.Tensor, activation: str) -> torch.Tensor:
     """x <- act(x) in place: relu(x) = max(x, 0), or the step 1[x > 0] (in x's dtype)."""
     return x.relu_() if activation == "relu" else x.gt_(0)
@@ -170,10 +180,9 @@ def forward(p: RNNParams, X, *, activation: str = "relu") -> Forward:
     g = torch.matmul(X.transpose(0, 1), p.A.T).contiguous()  # (L, n, m): A X_l, time-major
     h = torch.empty((L + 1, n, m), device=p.device, dtype=p.dtype)
     h[0].zero_()
-    Wt = p.W.T
     for l in range(L):
         if l > 0:
-            g[l].addmm_(h[l], Wt)  # g_l = A X_l + W h_{l-1}
+            _add_recurrent_(g[l], p.W, h[l])  # g_l = A X_l + W h_{l-1}
         if activation == "relu":
             torch.clamp_min(g[l], 0.0, out=h[l + 1])
         else:
@@ -246,12 +255,11 @@ def _forward_into(p: RNNParams, X: torch.Tensor, buf: _FeatureBuffers, activatio
     if Lp > 0:
         torch.mm(X[:, :Lp].reshape(n * Lp, d), p.A.T, out=buf.Hp.view(n * Lp, -1))
     torch.mm(X[:, Lp], p.A.T, out=buf.hL)
-    Wt = p.W.T
     prev = None
     for l in range(1, L + 1):
         cur = buf.h(l)
         if prev is not None:
-            cur.addmm_(prev, Wt)
+            _add_recurrent_(cur, p.W, prev)
         _activate_(cur, activation)
         prev = cur
     return torch.mv(buf.hL, p.B)
