@@ -15,7 +15,7 @@ import torch
 
 import rnn_core
 from rnn_core.model import forward
-from benchmarks.common import Table, best_time, fmt_ratio, fmt_s, add_out_argument, save_run, size_tuple
+from benchmarks.common import Table, best_time, fmt_ratio, add_out_argument, save_run, size_tuple
 
 DEFAULT_SIZES = [(256, 16, 1024)]
 D_IN = 4

@@ -22,7 +22,6 @@ mechanism, without edits): every disagreement there is a false alarm. The result
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess

@@ -1,14 +1,10 @@
-"""The suite's straight-line fits and its guarded ratio, in one place (torch-free: the report uses
-them too).
+"""The suite's straight-line fits, in one place (torch-free: the report uses them too).
 
 - :func:`loglog_slope`: least squares ``log y = a log x + b`` (scipy.stats.linregress) with the standard
   error of ``a``; a power law ``y ~ x^a`` (NTK-CONV's error in m, PERT's statistics in omega, the
   report's threshold widths m*(L) ~ L^a).
 - :func:`power_vs_exponential`: ``log y`` against ``log x`` (power law) and against ``x`` (exponential),
   both residual sums, and which fits better (CPLX-ADD / CPLX-NVAR's n_eps(L)).
-- :func:`guarded_ratio`: num / den with the degenerate cases stated: den > 0 divides; den == 0 gives
-  +inf when num > 0 (a genuine violation) and NaN when num == 0 (0 / 0: no information, to be left out
-  of minima and maxima); works on floats, numpy arrays and torch tensors.
 
 A fit never raises on too few points: it returns NaNs and says why in ``note``.
 """
@@ -21,7 +17,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-__all__ = ["LineFit", "GrowthFit", "loglog_slope", "power_vs_exponential", "guarded_ratio", "fmt_pm"]
+__all__ = ["LineFit", "GrowthFit", "loglog_slope", "power_vs_exponential", "fmt_pm"]
 
 # Residual sums that differ by rounding only count as a tie (relative 1e-12 of the larger, absolute
 # 1e-20: an exact fit of log y leaves ~1e-30, not 0).
@@ -139,28 +135,3 @@ def power_vs_exponential(xs: Iterable[Any], ys: Iterable[Any]) -> GrowthFit:
     ly = np.log(y)
     return GrowthFit(_line(np.log(x), ly), _line(x, ly), tuple(x.tolist()), tuple(y.tolist()))
 
-
-def guarded_ratio(num: Any, den: Any) -> Any:
-    """num / den with den == 0 giving +inf (num > 0) or NaN (num == 0); see the module docstring.
-
-    Floats give a float, numpy arrays an array, torch tensors a float64 tensor on the same device."""
-    if hasattr(num, "new_tensor") or hasattr(den, "new_tensor"):  # torch, without importing it here
-        import torch
-
-        n = torch.as_tensor(num, dtype=torch.float64)
-        d = torch.as_tensor(den, dtype=torch.float64, device=n.device)
-        n, d = torch.broadcast_tensors(n, d)
-        out = n / torch.where(d > 0, d, torch.ones_like(d))
-        degenerate = torch.where(n > 0, torch.full_like(out, math.inf), torch.full_like(out, math.nan))
-        return torch.where(d > 0, out, degenerate)
-    if np.ndim(num) == 0 and np.ndim(den) == 0:
-        n, d = float(num), float(den)
-        if d > 0:
-            return n / d
-        return math.inf if n > 0 else math.nan
-    n = np.asarray(num, dtype=np.float64)
-    d = np.asarray(den, dtype=np.float64)
-    n, d = np.broadcast_arrays(n, d)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = n / np.where(d > 0, d, 1.0)
-    return np.where(d > 0, out, np.where(n > 0, np.inf, np.nan))

@@ -388,7 +388,6 @@ def _run_locked(folder: ResultsFolder, profile: Profile, dev: Any, reg: Registry
     scan = folder.scan(by_id)
     factors = calibrate(scan.records, estimates)
     cost = {k: v * factors.get(k[0], 1.0) for k, v in estimates.items()}
-    cost_of = lambda item: cost[(item[0].id, cell_key(item[1]))]  # noqa: E731
     if shard is not None:
         # by the uncalibrated estimates: the same grid gives the same shards in every folder and sitting
         i, n = shard

@@ -34,6 +34,7 @@ from rnn_core.linalg import (
     quadratic_form,
     scale_free_quadratic_form,
 )
+from rnn_core.numerics import guarded_ratio
 from rnn_core.ntk import NTKImplementation, empirical_ntk, empirical_ntk_reference
 from rnn_core.perturb import (
     PerturbationStats,
@@ -55,6 +56,7 @@ __all__ = [
     "TrainResult",
     "condition_number",
     "eigvalsh_sym",
+    "guarded_ratio",
     "kernel_regression",
     "lambda_min_max",
     "make_dataset",

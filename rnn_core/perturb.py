@@ -38,13 +38,13 @@ Masks are read from the hidden states: 1[h_l > 0] = 1[g_l > 0] for relu and for 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 
 from rnn_core._checks import as_sequences
 from rnn_core.model import RNNParams, _check_activation, _relu_mask, backward_deltas_tm, forward
+from rnn_core.numerics import guarded_ratio
 
 __all__ = [
     "PerturbedPass",
@@ -89,13 +89,6 @@ class PerturbationStats:
     linear: torch.Tensor
     delta_fro: torch.Tensor
     perturbed: PerturbedPass
-
-
-def _guarded_ratio(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
-    """num / den elementwise (num, den >= 0) with 0 / 0 := 0 and x / 0 := +inf for x > 0."""
-    out = num / torch.where(den > 0, den, torch.ones_like(den))
-    at_zero = torch.where(num > 0, torch.full_like(num, math.inf), torch.zeros_like(num))
-    return torch.where(den > 0, out, at_zero)
 
 
 def gram_fro_norm(M: torch.Tensor, N: torch.Tensor) -> torch.Tensor:
@@ -230,7 +223,7 @@ def perturbation_statistics(
     r = index.numel()
 
     hb = h0[1:, index]  # (L, r, m)
-    r_h = _guarded_ratio((h1[1:] - hb).norm(dim=2), hb.norm(dim=2)).max(dim=0).values
+    r_h = guarded_ratio((h1[1:] - hb).norm(dim=2), hb.norm(dim=2), zero_by_zero=0.0).max(dim=0).values
     # 1[g > 0] = 1[h > 0] for relu and step
     flips = ((h1[1:] > 0) != (hb > 0)).sum(dim=2).max(dim=0).values.to(p.dtype) / m
 
@@ -259,11 +252,11 @@ def perturbation_statistics(
         direction_fro[rank_one] = U[rank_one].norm(dim=1) * V[rank_one].norm(dim=1)
     linear = omega * unit
     delta_fro = omega * direction_fro
-    r_g = _guarded_ratio(grad_change, grad_norm)
+    r_g = guarded_ratio(grad_change, grad_norm, zero_by_zero=0.0)
     # f(x_k) recomputed in the rows' batch shape: where h'_L = h_L (L = 1, omega = 0) the two outputs
     # then round identically and f' - f is exactly 0, not a rounding difference of two matrix-vector products
     f0_rows = h0[L, index] @ p.B
-    first_order = _guarded_ratio((f1 - f0_rows - linear).abs(), grad_norm * delta_fro)
+    first_order = guarded_ratio((f1 - f0_rows - linear).abs(), grad_norm * delta_fro, zero_by_zero=0.0)
     return PerturbationStats(
         r_h=r_h,
         flips=flips,

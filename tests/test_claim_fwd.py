@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from claims.base import Context
 from claims.catalogue import _init_common as common
 from claims.catalogue import fwd
-from claims.fits import guarded_ratio
+from rnn_core.numerics import guarded_ratio
 from claims.profiles import get_profile
 from rnn_core import init_params
 from rnn_core.data import Recipe, make_dataset
@@ -91,7 +91,7 @@ def test_zero_prefix_is_no_information_not_a_failure():
     ok, *_ = common.two_sided(r, 1.0, 2.0)
     assert ok is True
     # a nonzero network output on a zero prefix would be a violation (x / 0 = inf)
-    assert guarded_ratio(torch.tensor([1.0]), torch.tensor([0.0])).item() == math.inf
+    assert guarded_ratio(torch.tensor([1.0]), torch.tensor([0.0]), zero_by_zero=math.nan).item() == math.inf
 
 
 def test_cells_controls_and_must_hold():

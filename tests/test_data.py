@@ -3,14 +3,12 @@
 import json
 import math
 
-import numpy as np
 import pytest
 import torch
 
 from rnn_core.data import (
     DIRECTIONS,
     EPS_NORMALIZED,
-    REGIMES,
     Recipe,
     TargetSpec,
     make_dataset,

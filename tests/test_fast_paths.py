@@ -1,7 +1,6 @@
 """Fast paths against slow references: the structured NTK and its blocking, the one-pass infinite kernel,
 the structured training gradient; the benchmark baselines compute the same kernels."""
 
-import math
 
 import pytest
 import torch

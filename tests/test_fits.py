@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from claims.fits import fmt_pm, guarded_ratio, loglog_slope, power_vs_exponential
+from claims.fits import fmt_pm, loglog_slope, power_vs_exponential
 
 
 def test_slope_of_an_exact_power_law_and_its_error():
@@ -42,19 +42,3 @@ def test_fmt_pm():
     assert fmt_pm(1.9234, 0.031, "slope") == "slope = 1.923 ± 0.031"
     assert fmt_pm(1.9, math.nan) == "a = 1.90"
     assert fmt_pm(math.nan, 0.1) == "a = n/a"
-
-
-@pytest.mark.parametrize("kind", ["float", "numpy", "torch"])
-def test_guarded_ratio_states_its_degenerate_cases(kind):
-    num, den = [2.0, 0.0, 3.0, 0.0], [4.0, 0.0, 0.0, 5.0]
-    expected = [0.5, math.nan, math.inf, 0.0]
-    if kind == "float":
-        got = [guarded_ratio(a, b) for a, b in zip(num, den)]
-    elif kind == "numpy":
-        got = list(guarded_ratio(np.array(num), np.array(den)))
-    else:
-        out = guarded_ratio(torch.tensor(num), torch.tensor(den))
-        assert out.dtype == torch.float64
-        got = out.tolist()
-    for g, e in zip(got, expected):
-        assert (math.isnan(g) and math.isnan(e)) or g == e

@@ -6,7 +6,6 @@ these are the fast checks on the source tree (the example is imported from its f
 from __future__ import annotations
 
 import math
-import sys
 import tomllib
 from pathlib import Path
 

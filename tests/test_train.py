@@ -1,6 +1,5 @@
 """rnn_core.train: structured gradient, GD dynamics, the lazy-training rate."""
 
-import math
 
 import pytest
 import torch

@@ -15,7 +15,7 @@ by hypothesis) and the init seed; the target plays no part and is pinned to rand
 
 Two-sided ratio rules (FWD, BWD, GRAD): r_inf / c <= r <= c r_inf; the measured constant of an example is
 c_meas = max(r_max / r_inf, r_inf / r_min) and the margin c_meas / c (<= 1 passes). Ratios use
-:func:`claims.fits.guarded_ratio` (0 / 0 is NaN: no information, left out; x / 0 is +inf: a violation).
+:func:`rnn_core.numerics.guarded_ratio` (0 / 0 is NaN: no information, left out; x / 0 is +inf: a violation).
 
 Cost model (:func:`seconds`): one example's seconds on one core = EXAMPLE_OVERHEAD_S + flops / FLOPS_PER_S
 + Gaussian draws / DRAWS_PER_S, calibrated against measured single-thread durations (the constants'
@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from claims.base import Context, finite_or_nan
-from claims.fits import guarded_ratio
+from rnn_core.numerics import guarded_ratio
 
 __all__ = [
     "PAPER_W_VAR",
@@ -170,7 +170,7 @@ def two_sided(r: torch.Tensor, limit: float, c: float) -> tuple[bool | None, flo
     r_min = float(vals.min())
     r_max = float(vals.max())
     up = r_max / limit
-    down = float(guarded_ratio(limit, r_min))
+    down = float(guarded_ratio(limit, r_min, zero_by_zero=math.nan))
     c_meas = max(up, down)
     return bool(c_meas <= c), c_meas / c, c_meas, r_min, r_max
 

@@ -43,7 +43,7 @@ CONTROL_W_VAR = 1.0  # W ~ N(0, 1/m): vanishing backward pass
 SETTINGS: dict[str, dict] = {
     "smoke": {"n": 6},
     "quick": {"n": 8},
-    "standard": {"n": 16},
+    "standard": {"n": 4},
     "full": {"n": 16},
 }
 
@@ -112,6 +112,9 @@ CLAIM = register(
         memory_bytes=memory_bytes,
         cost=cost,
         settings=SETTINGS,
+        # ratios with a factor-2 (NTK-CONV: 0.1) tolerance; float32 networks change them by < 2e-3 relative
+        # (python -m benchmarks precision, quick grid); the Grams and kernels stay float64
+        precision="float32",
         max_shrink=4,  # failing cells are findings at small width / long length: a few shrink steps suffice
     )
 )

@@ -103,13 +103,12 @@ SETTINGS: dict[str, dict] = {
                      ("ntk", "unnormalized", 1024)),
     },
     "standard": {
-        "m": 1024,
-        "steps": 3000,
+        "m": 256,
+        "steps": 1500,
         "train_vacuous": True,
         "targets": {
-            L: (("z", "first", 4, (64, 256, 1024)), ("z2", "first", 4, (256, 1024)), ("z2", "all", 4, (256, 1024)),
-                ("sin", "all", 4, (256, 1024)))
-            for L in (2, 4, 8, 16)
+            L: (("z", "first", 4, (64, 256, 1024)), ("z2", "first", 2, (256, 1024)), ("sin", "all", 4, (256,)))
+            for L in (2, 4, 8)
         },
         "controls": (("rnn", "unit", 256), ("rnn", "unnormalized", 256), ("ntk", "unit", 512),
                      ("ntk", "unnormalized", 1024), ("ntk", "normalized", 4096)),

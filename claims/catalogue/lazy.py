@@ -55,8 +55,8 @@ import numpy as np
 import torch
 
 from claims.base import Claim, Context, Outcome, finite_or_nan
-from claims.fits import guarded_ratio
 from claims.registry import register
+from rnn_core.numerics import guarded_ratio
 
 __all__ = [
     "CLAIM",
@@ -105,8 +105,8 @@ _FLOPS_PER_S = 1e10
 SETTINGS: dict[str, dict] = {
     "smoke": {"n": 8, "steps": 150, "flops": 1.5e10, "tiny_steps": 300, "max_L_all_widths": 4, "max_m_long": 256},
     "quick": {"n": 8, "steps": 300, "flops": 2.5e10, "tiny_steps": 300, "max_L_all_widths": 2, "max_m_long": 512},
-    "standard": {"n": 16, "steps": 3000, "flops": 1e12, "tiny_steps": 5000, "max_L_all_widths": 16,
-                 "max_m_long": 2048},
+    "standard": {"n": 16, "steps": 1000, "flops": 5e10, "tiny_steps": 3000, "max_L_all_widths": 4,
+                 "max_m_long": 1024},
     "full": {"n": 32, "steps": 10000, "flops": 1e13, "tiny_steps": 10000, "max_L_all_widths": 64,
              "max_m_long": 8192},
 }
@@ -217,7 +217,7 @@ def gradient_drift(p0, W_T: torch.Tensor, X) -> torch.Tensor:
     """||grad_W f(W_T, x_i) - grad_W f(W_0, x_i)||_F / ||grad_W f(W_0, x_i)||_F for every i, shape (n,).
 
     From (2L, 2L) Gram matrices (rnn_core.perturb.gram_fro_norm): never an m x m gradient. A zero
-    gradient at W_0 gives NaN (no change) or +inf (claims.fits.guarded_ratio)."""
+    gradient at W_0 gives NaN (no change) or +inf (rnn_core.numerics.guarded_ratio)."""
     from rnn_core.model import backward_deltas_tm, forward
     from rnn_core.perturb import gram_fro_norm
 
@@ -233,7 +233,7 @@ def gradient_drift(p0, W_T: torch.Tensor, X) -> torch.Tensor:
     h0 = fw0.h_tm[1:L].permute(1, 0, 2)  # h_{l-1}
     hT = fwT.h_tm[1:L].permute(1, 0, 2)
     change = gram_fro_norm(torch.cat([dT - d0, d0], dim=1), torch.cat([hT, hT - h0], dim=1))
-    return guarded_ratio(change, gram_fro_norm(d0, h0))
+    return guarded_ratio(change, gram_fro_norm(d0, h0), zero_by_zero=math.nan)
 
 
 def _rate_check(ts: np.ndarray, losses: np.ndarray, loss0: float, rho: float) -> tuple[float, float]:
@@ -319,7 +319,7 @@ def lazy_run(p, X, y, *, steps: int, eta_factor: float = 1.0, probe: bool = True
     elif not np.all(np.isfinite(losses[sel])):
         lin_ratio, lin_factor = math.inf, math.inf
     else:
-        lin_ratio = float(np.max(guarded_ratio(losses[sel], lin_half[sel])))
+        lin_ratio = float(np.max(guarded_ratio(losses[sel], lin_half[sel], zero_by_zero=math.nan)))
         s = linearized_time(ev_fast, c_fast, eta_m, losses[sel], floor=frozen)
         with np.errstate(divide="ignore", invalid="ignore"):
             factors = np.where(s > 0, ts[sel] / np.where(s > 0, s, 1.0), math.inf)
@@ -439,7 +439,7 @@ def evaluate(cell: dict, recipe, ctx: Context) -> Outcome:
                        measured={"short": 1, "kappa_inf": finite_or_nan(kappa_inf), "rho_cap": r["rho_cap"],
                                  "lin_half_cap": r["lin_half_cap"], "cap": cap})
 
-    w_ratio = float(guarded_ratio(r["w_dist"], r["w_bound"]))
+    w_ratio = float(guarded_ratio(r["w_dist"], r["w_bound"], zero_by_zero=math.nan))
     w_ratio = 0.0 if math.isnan(w_ratio) else w_ratio
     drift_ratio = r["kernel_drift"] / DRIFT_MAX
     parts = {
@@ -474,7 +474,7 @@ def evaluate(cell: dict, recipe, ctx: Context) -> Outcome:
         "w_dist_bound": finite_or_nan(r["w_bound"]),
         "w_dist_lin": finite_or_nan(r["w_dist_lin"]),
         "w_dist_ratio": finite_or_nan(w_ratio),
-        "w_dist_rel": finite_or_nan(guarded_ratio(r["w_dist"], r["w_norm0"])),
+        "w_dist_rel": finite_or_nan(guarded_ratio(r["w_dist"], r["w_norm0"], zero_by_zero=math.nan)),
         "kernel_drift": finite_or_nan(r["kernel_drift"]),
         "grad_drift": finite_or_nan(r["grad_drift"]),
         "kappa_inf": finite_or_nan(kappa_inf),
@@ -493,7 +493,7 @@ def evaluate(cell: dict, recipe, ctx: Context) -> Outcome:
         "rate_divisor": finite_or_nan(r["rate_divisor"]),
         "lin_time_factor": finite_or_nan(r["lin_time_factor"]),
         "drift_max": finite_or_nan(r["kernel_drift"]),
-        "w_dist_factor": finite_or_nan(guarded_ratio(r["w_dist"], r["w_dist_lin"])),
+        "w_dist_factor": finite_or_nan(guarded_ratio(r["w_dist"], r["w_dist_lin"], zero_by_zero=math.nan)),
     }
     return Outcome(ok=ok, margin=margin if math.isfinite(margin) else math.inf, measured=measured,
                    series=series, constants=constants, reason=reason)

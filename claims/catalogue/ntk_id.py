@@ -113,7 +113,8 @@ def cost(cell: dict, profile) -> float:
     # jacrev: one reverse pass per sequence over the L steps (about 6 L m^2 flops each, in vmap), the
     # n x n contraction of m^2-long rows, the structured kernel
     flops = 6.0 * n * L * m * m + 2.0 * n * n * m * m + common.network_flops(m, n, L, backward=True, ntk=True)
-    return common.seconds(flops * 4.0, draws=m * m)  # vmap(jacrev) runs at about 1/4 of BLAS speed
+    # vmap(jacrev) runs at about 1/4 of BLAS speed and traces the forward pass once per example
+    return common.seconds(flops * 4.0, draws=m * m) + 0.06
 
 
 CLAIM = register(

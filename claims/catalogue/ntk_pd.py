@@ -80,7 +80,7 @@ DIAG_TOL = 1e-9
 SETTINGS: dict[str, dict] = {
     "smoke": {"ns": (8, 32), "control_n": 8},
     "quick": {"ns": (8, 64, 256), "control_n": 16},
-    "standard": {"ns": (16, 256, 2048), "control_n": 32},
+    "standard": {"ns": (16, 256, 1024), "control_n": 32},
     "full": {"ns": (16, 1024, 8192), "control_n": 64},
 }
 

@@ -65,7 +65,7 @@ NORMALIZED_MIN_WIDTH: dict[int, int] = {8: 4096, 16: 8192, 32: 16384}
 SETTINGS: dict[str, dict] = {
     "smoke": {"n": 8},
     "quick": {"n": 8},
-    "standard": {"n": 16},
+    "standard": {"n": 4},
     "full": {"n": 32},
 }
 

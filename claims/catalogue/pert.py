@@ -88,7 +88,7 @@ CONTROL_OMEGAS: tuple[float, ...] = (1.0, 2.0, 4.0)
 SETTINGS: dict[str, dict] = {
     "smoke": {"n": 2, "omegas": (1e-3, 1e-1), "probe_one": False},
     "quick": {"n": 2, "omegas": (1e-4, 3e-3, 1e-1), "probe_one": False},
-    "standard": {"n": 4, "omegas": (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1), "probe_one": True},
+    "standard": {"n": 1, "omegas": (1e-4, 1e-3, 1e-2, 1e-1), "probe_one": False},
     "full": {"n": 8, "omegas": (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1), "probe_one": True},
 }
 
