@@ -89,6 +89,21 @@ def run_task(task: Task) -> dict:
     return record
 
 
+def run_task_on_dask(task: Task) -> dict:
+    """run_task on a Dask worker. The worker's event-loop thread uses the global ``random`` module
+    (heartbeat jitter) while a cell draws its example; Hypothesis compares the global random state
+    before and after each draw and reports that other thread's use as "Do not use the `random` module
+    inside strategies" (a cross-thread false positive: our strategies draw only through Hypothesis).
+    That one message is silenced here, on Dask workers only; the pool and serial paths keep it."""
+    import warnings
+
+    from hypothesis.errors import HypothesisDeprecationWarning
+
+    warnings.filterwarnings("ignore", message="Do not use the `random` module inside strategies",
+                            category=HypothesisDeprecationWarning)
+    return run_task(task)
+
+
 def _lost_record(task: Task, message: str) -> dict:
     from claims.cell import network_dtype
     from claims.registry import resolve_registry
@@ -316,7 +331,7 @@ class DaskExecutor:
 
     def _submit(self, task: Task, *, priority: int) -> Any:
         gpu = task.device.startswith("cuda")
-        return self.client.submit(run_task, task, key=f"cell-{task.claim_id}-{abs(hash(task.key))}-{id(task)}-{priority}",
+        return self.client.submit(run_task_on_dask, task, key=f"cell-{task.claim_id}-{abs(hash(task.key))}-{id(task)}-{priority}",
                                   pure=False, priority=priority, resources={"GPU": 1} if gpu else None)
 
     def close(self, *, kill: bool = False) -> None:
