@@ -606,24 +606,6 @@ def _layer_ratio_figure(claim, records, profile, bounds: tuple) -> Figure:
 #: The generic figures every claim gets after its own (the phase diagram is a table, not a figure).
 GENERIC: tuple[Callable, ...] = (margin_figure,)
 
-# TEMPORARY: the figures of the built-in claims by id, used only for a claim whose ``Claim.figures`` is
-# empty, until the catalogue's Claims carry these very strings in ``figures=``; then delete this table
-# (and its use in figures_for), so that figures are reached through the Claim only.
-_UNTIL_CLAIMS_CARRY_FIGURES: dict[str, tuple[str, ...]] = {
-    "FWD": ("reports.figures:forward_layers_figure",),
-    "BWD": ("reports.figures:backward_layers_figure",),
-    "NTK-CONV": ("reports.figures:ntk_conv_figure",),
-    "NTK-PD": ("reports.figures:ntk_pd_lambda_figure",),
-    "NTK-PD-M": ("reports.figures:ntk_pd_m_lambda_figure",),
-    "PERT": ("reports.figures:pert_figure",),
-    "LAZY": ("reports.figures:lazy_figure",),
-    "GEN-ADD": ("reports.figures:gen_add_figure",),
-    "CPLX-ADD": ("reports.figures:cplx_add_figure",),
-    "CPLX-NVAR": ("reports.figures:cplx_nvar_figure",),
-    "RAND-LABEL": ("reports.figures:rand_label_figure",),
-}
-
-
 class FigureSpecError(ValueError):
     """A ``Claim.figures`` entry that is neither a callable nor an importable "module:function"."""
 
@@ -654,14 +636,10 @@ def resolve_figure(spec: Any) -> Callable:
 
 def figure_specs(claim_id: str, claim: Any | None) -> tuple[Any, ...]:
     """The claim's own figure entries (``claim.figures``); () without a Claim (the registry could not be
-    imported, or does not know the id). While the built-in claims do not carry theirs yet, a built-in
-    claim with empty ``figures`` gets the temporary table's entries."""
+    imported, or does not know the id): the report then draws the generic figures only."""
     if claim is None:
         return ()
-    own = tuple(getattr(claim, "figures", ()) or ())
-    if own:
-        return own
-    return _UNTIL_CLAIMS_CARRY_FIGURES.get(claim_id, ())
+    return tuple(getattr(claim, "figures", ()) or ())
 
 
 def _name(fn: Any) -> str:

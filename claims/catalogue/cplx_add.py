@@ -266,6 +266,7 @@ CLAIM = register(
         axes=("regime", "target", "f", "d"),
         declared={"exponent_over_bound": 1.0, "eps": DEFAULT_THRESHOLD, "min_points": float(MIN_POINTS)},
         settings=SETTINGS,
+        figures=("reports.figures:cplx_add_figure",),
         cells=cells,
         strategy=strategy,
         evaluate=evaluate,

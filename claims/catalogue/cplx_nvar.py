@@ -336,6 +336,7 @@ CLAIM = register(
         axes=("kind", "regime", "N", "l0", "anchor", "L"),
         declared={"exponent_over_bound": 1.0, "eps": DEFAULT_THRESHOLD, "min_points": float(MIN_POINTS)},
         settings=SETTINGS,
+        figures=("reports.figures:cplx_nvar_figure",),
         cells=cells,
         strategy=strategy,
         evaluate=evaluate,

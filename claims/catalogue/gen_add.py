@@ -472,5 +472,6 @@ CLAIM = register(
         memory_bytes=memory_bytes,
         cost=cost,
         settings=SETTINGS,
+        figures=("reports.figures:gen_add_figure",),
     )
 )

@@ -589,5 +589,6 @@ CLAIM = register(
         memory_bytes=memory_bytes,
         cost=cost,
         settings=SETTINGS,
+        figures=("reports.figures:lazy_figure",),
     )
 )

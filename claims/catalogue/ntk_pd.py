@@ -310,5 +310,6 @@ CLAIM = register(
         memory_bytes=memory_bytes,
         cost=cost,
         settings=SETTINGS,
+        figures=("reports.figures:ntk_pd_lambda_figure",),
     )
 )

@@ -219,5 +219,6 @@ CLAIM = register(
         memory_bytes=memory_bytes,
         cost=cost,
         settings=SETTINGS,
+        figures=("reports.figures:ntk_pd_m_lambda_figure",),
     )
 )

@@ -381,5 +381,6 @@ CLAIM = register(
         memory_bytes=memory_bytes,
         cost=cost,
         settings=SETTINGS,
+        figures=("reports.figures:pert_figure",),
     )
 )

@@ -294,6 +294,7 @@ CLAIM = register(
         axes=("L", "regime", "target", "n_max"),
         declared={"ratio_bound": RATIO_BOUND, "learnable_factor": float(LEARNABLE_FACTOR)},
         settings=SETTINGS,
+        figures=("reports.figures:rand_label_figure",),
         cells=cells,
         strategy=strategy,
         evaluate=evaluate,
