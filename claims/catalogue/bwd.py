@@ -113,9 +113,7 @@ CLAIM = register(
         cost=cost,
         settings=SETTINGS,
         figures=("reports.figures:backward_layers_figure",),
-        # ratios with a factor-2 (NTK-CONV: 0.1) tolerance; float32 networks change them by < 2e-3 relative
-        # (python -m benchmarks precision, quick grid); the Grams and kernels stay float64
-        precision="float32",
+        precision=common.RATIO_PRECISION,
         max_shrink=4,  # failing cells are findings at small width / long length: a few shrink steps suffice
     )
 )

@@ -40,7 +40,7 @@ from claims.catalogue._sample_complexity import (
     n_eps_curve,
     n_eps_table,
 )
-from claims.catalogue.cplx_add import exponent_bound, outcome_from_curve
+from claims.catalogue.cplx_add import DELTA_1, exponent_bound, outcome_from_curve
 from claims.registry import register
 from claims.strategies import SEEDS, recipes
 from rnn_core.data import Recipe
@@ -51,13 +51,8 @@ __all__ = [
     "nvar_spec", "growth_rule", "curve_lengths", "GROWTH_TABLE",
 ]
 
-# The sequential test's alternative (claims.verdict): H1 is p >= 0.5 instead of the default 0.3, because
-# one example is a whole n sweep over an L grid and the rule has an intrinsic per-example failure rate of
-# a few percent on polynomial curves (one training draw's n_eps noise can decide the rss comparison over a
-# few lengths): with delta_1 = 0.3 a cell at p = 0.05 needs 12+ examples and ends inconclusive in about a
-# fifth of smoke runs (budget 20); with 0.5, 6 passes decide and it holds in > 99% (simulated with
-# claims.verdict.operating_characteristic). A holds still certifies p <= 0.1 against p >= 0.5.
-DELTA_1 = 0.5
+# DELTA_1: the sequential test's alternative p >= 0.5, for the reason stated at cplx_add.DELTA_1 (one
+# example is a whole n sweep over an L grid)
 
 D = 2  # input dimension of every cell: N d stays small enough for CPU budgets
 

@@ -251,8 +251,6 @@ CLAIM = register(
         cost=cost,
         settings=SETTINGS,
         figures=("reports.figures:ntk_conv_figure",),
-        # ratios with a factor-2 (NTK-CONV: 0.1) tolerance; float32 networks change them by < 2e-3 relative
-        # (python -m benchmarks precision, quick grid); the Grams and kernels stay float64
-        precision="float32",
+        precision=common.RATIO_PRECISION,
     )
 )
