@@ -272,12 +272,17 @@ def _conflict(record: dict, profile: Profile, seed: int, commit: str | None, cla
 
 class _Signals:
     """SIGINT / SIGTERM raise :class:`RunInterrupted` in the main thread; during clean-up a second
-    signal kills the workers at once."""
+    signal kills the workers at once.
+
+    The signal is also remembered (``received``): library code running in the main thread may catch the
+    exception (a SIGINT sent while a Dask LocalCluster was starting was once lost this way), so the run
+    calls :meth:`check` after the executor starts and after every cell."""
 
     def __init__(self) -> None:
         self.active = threading.current_thread() is threading.main_thread()
         self.previous: dict[int, Any] = {}
         self.on_second: Callable[[], None] | None = None
+        self.received: int | None = None
 
     def __enter__(self) -> "_Signals":
         if self.active:
@@ -286,7 +291,13 @@ class _Signals:
         return self
 
     def _raise(self, signum: int, frame: Any) -> None:
+        self.received = signum
         raise RunInterrupted(signum)
+
+    def check(self) -> None:
+        """Raise RunInterrupted if a signal arrived whose exception something else swallowed."""
+        if self.received is not None:
+            raise RunInterrupted(self.received)
 
     def _second(self, signum: int, frame: Any) -> None:
         if self.on_second is not None:
@@ -467,6 +478,7 @@ def _run_locked(folder: ResultsFolder, profile: Profile, dev: Any, reg: Registry
             if tasks:
                 if ex is None:
                     ex = make_executor(workers=workers, dask_local=dask_local, scheduler=scheduler, threads=threads)
+                signals.check()
                 for task, record in ex.results(tasks):
                     folder.write(record)
                     summary.records.append(record)
@@ -475,6 +487,7 @@ def _run_locked(folder: ResultsFolder, profile: Profile, dev: Any, reg: Registry
                     w = record.get("worker") or {}
                     workers_seen.setdefault((w.get("host"), w.get("pid")), w)
                     emit("cell", record)
+                    signals.check()
         except KeyboardInterrupt as exc:
             summary.interrupted = getattr(exc, "signum", signal.SIGINT)
         except BaseException as exc:  # a failed write, a broken executor: report this one, after clean-up

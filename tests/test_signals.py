@@ -165,3 +165,29 @@ def test_an_interrupted_pytest_session_deletes_nothing(tmp_path):
     assert after == complete, "an interrupted session removed (or added) record files"
     meta = json.loads((out / "results" / "_run.json").read_text())
     assert meta["interrupted"] is True and meta["complete"] is False
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_swallowed_while_the_executor_starts_still_stops_the_run(tmp_path, monkeypatch, sig):
+    """Library code in the main thread may catch the RunInterrupted our handler raises (a SIGINT during
+    a LocalCluster's start-up was once lost). Simulated here: the executor factory receives the signal and
+    swallows the exception; the run must still stop before any cell, marked interrupted."""
+    import claims.session as session
+    from claims.executors import SerialExecutor
+
+    def swallowing_factory(**kw):
+        try:
+            os.kill(os.getpid(), sig)
+            time.sleep(1)  # the handler runs here and raises
+        except BaseException:
+            pass  # ... and the start-up code swallows it
+        return SerialExecutor()
+
+    monkeypatch.setenv("RNNCLAIMS_TOY_SLEEP", "0")
+    monkeypatch.setattr(session, "make_executor", swallowing_factory)
+    summary = session.run_profile("smoke", tmp_path / "out", registry="tests.toy_claims:TOY", claims=["TOY-SLOW"],
+                                  device="cpu", report=False)
+    assert summary.interrupted == sig
+    assert summary.ran == 0
+    meta = json.loads((tmp_path / "out" / "results" / "_run.json").read_text())
+    assert meta["interrupted"] and meta["cells_run"] == 0
