@@ -34,9 +34,10 @@ from claims.base import Context, finite_or_nan
 from rnn_core.numerics import guarded_ratio
 
 #: the network precision of the claims whose rule is a ratio with a wide tolerance (FWD, BWD, GRAD: a
-#: factor 2; NTK-CONV: 0.1 of the diagonal): float32 networks move those ratios by < 2e-3 relative over
-#: the quick grid (python -m benchmarks precision); Grams, kernels and eigenvalues stay float64. Claims
-#: near a singularity (lambda_min, solves, n_eps fits, training to 1e-4) keep the float64 default.
+#: factor 2; NTK-CONV: 0.1 of the diagonal): float32 networks move the norms and kernel entries behind
+#: them by ~1e-6 relative (python -m benchmarks precision, quick grid; docs/SPEC_NOTES.md); Grams, kernels
+#: and eigenvalues stay float64. Claims near a singularity (lambda_min, solves, n_eps fits, training to
+#: 1e-4) keep the float64 default.
 RATIO_PRECISION = "float32"
 
 __all__ = [
