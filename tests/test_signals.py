@@ -150,11 +150,14 @@ def test_an_interrupted_pytest_session_deletes_nothing(tmp_path):
     assert meta["complete"] is True and meta["source"] == "pytest claims"
 
     env["RNNCLAIMS_TOY_SLEEP"] = "0.3"
+    # SIGINT back to its default in the child: a parent started in the background by a non-interactive
+    # shell ignores SIGINT, children inherit that, and Python then installs no KeyboardInterrupt handler
     proc = subprocess.Popen([*base, "-n", "2", "-k", "TOY-SLOW"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+                            stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     before = (out / "results" / "_run.json").stat().st_mtime
-    # wait until the session writes its first record (xdist workers importing torch on a loaded CI machine
-    # can take long: a signal before any record leaves the folder, and its _run.json, untouched)
+    # wait until the session writes its first record (a signal before any record leaves the folder, and its
+    # _run.json, untouched)
     deadline = time.monotonic() + 240
     wrote = False
     while time.monotonic() < deadline and not wrote:
