@@ -5,9 +5,10 @@ to the network at random initialization: for m large enough, with high probabili
 
     lambda_min(H_m(W_0)) >= lambda_min(H_inf) / 2,
 
-H_m(x, x') = (1/m) <grad_W f(x), grad_W f(x')>_F the empirical NTK (W trained, SPEC section 1) and
-H_inf the infinite-width kernel (SPEC section 2), on a dataset with separation >= 0.01 (the NTK-PD
-premise, so that lambda_min(H_inf) > 0).
+H_m(x, x') = (1/m) <grad_W f(x), grad_W f(x')>_F the empirical NTK at the random initialization
+W_0 (gradients in W, the one trained matrix, SPEC section 1) and H_inf the infinite-width kernel
+(SPEC section 2), on a dataset with separation >= 0.01 (the NTK-PD premise, so that
+lambda_min(H_inf) > 0).
 
 Computation: ``rnn_core.empirical_ntk`` (network in ctx.dtype, Grams and eigenvalues in float64) and
 ``rnn_core.infinite_ntk``; ratio = lambda_min_m / lambda_min_inf is the measured constant, margin =
@@ -193,7 +194,8 @@ CLAIM = register(
         ),
         statement=(
             "On datasets with separation >= 0.01: lambda_min(H_m(W_0)) >= lambda_min(H_inf) / 2, "
-            "H_m the width-normalized empirical NTK with W trained, H_inf the infinite-width kernel."
+            "H_m(W_0) the width-normalized empirical NTK at the random initialization (gradients in W, "
+            "the one trained matrix), H_inf the infinite-width kernel."
         ),
         pass_rule=(
             "an example passes when lambda_min(H_m) >= lambda_min(H_inf) / 2 (float64 eigvalsh); "
