@@ -24,10 +24,14 @@ Definitions used by the report (and documented on the page):
   cells share one ``(regime, L, m)`` (other parameters such as ``n`` or ``omega``), the point holds only
   if all of them hold. *Pooled* over regimes, a point ``(L, m)`` holds only if it holds in every regime
   that evaluated it. ``m*(L)`` is ``None`` ("not reached") when the largest evaluated width does not hold.
+  When the claim holds already at the smallest evaluated width, ``m*(L)`` is *left-censored*: the true
+  threshold is at most that width, written "≤ m".
 * **Exponent**: :func:`claims.fits.loglog_slope` of ``log m*(L) = a log L + b`` over the lengths with a
-  finite ``m*(L)`` (at least two distinct lengths), reported as ``a = 1.9 ± 0.3`` with the standard error
-  of the slope (none with exactly two points: a line through two points has no error estimate). Lengths
-  where ``m*`` was not reached are censored and left out of the fit.
+  finite ``m*(L)`` that is not left-censored (at least two distinct lengths), reported as
+  ``a = 1.9 ± 0.3`` with the standard error of the slope (none with exactly two points: a line through
+  two points has no error estimate). Lengths where ``m*`` was not reached (right-censored) or is at the
+  grid's smallest width (left-censored) are left out of the fit: a grid floor counted as a threshold
+  flattens the slope.
 """
 
 from __future__ import annotations
@@ -212,6 +216,19 @@ class Threshold:
     def max_width(self):
         return self.widths[-1] if self.widths else None
 
+    @property
+    def censored_below(self) -> bool:
+        """True when the claim holds already at the smallest evaluated width: the true threshold is at
+        most that width (left-censored), so m* is an upper bound, not a measurement."""
+        return self.m_star is not None and bool(self.widths) and self.m_star == self.widths[0]
+
+    @property
+    def label(self) -> str:
+        """m* as the report writes it: "1024", "≤ 256" (left-censored) or "n.r." (not reached)."""
+        if self.m_star is None:
+            return "n.r."
+        return f"≤ {self.m_star}" if self.censored_below else str(self.m_star)
+
     def failing_below(self) -> list:
         """Widths below m* (or all widths when m* is not reached) with a 'fails' verdict."""
         lim = self.m_star if self.m_star is not None else math.inf
@@ -266,8 +283,10 @@ def threshold_widths(records: Iterable[dict], regime: str | None = None) -> dict
 
 
 def fit_threshold_exponent(th: dict[Any, Threshold]) -> LineFit:
-    """m*(L) ~ L^a by :func:`claims.fits.loglog_slope` over the lengths with a finite m*."""
-    Ls = [L for L, t in th.items() if t.m_star is not None and isinstance(L, (int, float))]
+    """m*(L) ~ L^a by :func:`claims.fits.loglog_slope` over the lengths with a finite m* that is not
+    left-censored (see the module docstring)."""
+    Ls = [L for L, t in th.items()
+          if t.m_star is not None and not t.censored_below and isinstance(L, (int, float))]
     return loglog_slope(Ls, [th[L].m_star for L in Ls])
 
 

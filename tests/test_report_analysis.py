@@ -42,15 +42,32 @@ def test_threshold_and_exponent_known_answer():
     assert {L: t.m_star for L, t in norm.items()} == {2: 32, 4: 128, 8: 512, 16: 2048}
     fu, fn = an.fit_threshold_exponent(unit), an.fit_threshold_exponent(norm)
     assert fu.slope == pytest.approx(1.0, abs=1e-9) and fu.r2 == pytest.approx(1.0, abs=1e-12)
-    assert fn.slope == pytest.approx(2.0, abs=1e-9) and fn.n == 4
+    # normalized m*(2) = 32 is the grid's smallest width: left-censored ("≤ 32"), not in the fit
+    assert norm[2].censored_below and norm[2].label == "≤ 32" and not norm[4].censored_below
+    assert fn.slope == pytest.approx(2.0, abs=1e-9) and fn.n == 3
     assert math.exp(fn.intercept) == pytest.approx(8.0, rel=1e-9)
-    assert an.describe_fit(fn).startswith("a = 2.00 ± 0 (4 points")
+    assert an.describe_fit(fn).startswith("a = 2.00 ± 0 (3 points")
     # pooled: a point holds only where both regimes hold -> the larger threshold per L
     pooled = an.threshold_widths(recs, None)
     assert {L: t.m_star for L, t in pooled.items()} == {2: 64, 4: 128, 8: 512, 16: 2048}
     s = an.summarize_claim("X", recs)
     assert s.fits_by_regime["unit"].slope == pytest.approx(1.0)
     assert s.fits_by_regime["normalized"].slope == pytest.approx(2.0)
+
+
+def test_a_threshold_at_the_grid_floor_is_left_censored_and_left_out_of_the_exponent():
+    # true m*(L) = 8 L^2 on a grid starting at 256: at L = 2 and 4 (true 32 and 128) the claim holds at
+    # every width, so m* reads 256 = the floor. Fitting those floor values as thresholds flattens the
+    # slope (about 1.1 here); left out, the fit recovers the exponent 2 from L = 8 and 16.
+    ms = tuple(2 ** k for k in range(8, 13))  # 256 .. 4096
+    recs = _norm(threshold_records("X", LS, ms, ("unit",), {L: 8 * L * L for L in LS}))
+    th = an.threshold_widths(recs)
+    assert [th[L].label for L in LS] == ["≤ 256", "≤ 256", "512", "2048"]
+    assert [th[L].censored_below for L in LS] == [True, True, False, False]
+    fit = an.fit_threshold_exponent(th)
+    assert fit.n == 2 and fit.slope == pytest.approx(2.0, abs=1e-9)
+    naive = linregress(np.log(LS), np.log([th[L].m_star for L in LS]))
+    assert naive.slope < 1.5  # what counting the floor as a threshold would have reported
 
 
 def test_exponent_carries_its_standard_error():
