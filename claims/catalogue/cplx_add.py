@@ -92,6 +92,15 @@ SETTINGS: dict[str, dict] = {
 
 # Cells (target kind, f, regime) the SPEC expects to hold but the suite does not assert, with the measured
 # reason (the numbers are in docs/SPEC_NOTES.md).
+_Z2_UNNORMALIZED = (
+    "f = z^2 with step norms log-uniform in [0.25, 4]: H_inf regression never reaches test MSE <= 0.25 Var(y) "
+    "on the grid, so no example has the 4 finite lengths the rule needs (standard: 60 of 60 examples "
+    "inconclusive in each such cell). Over n = 256..4096 the test MSE / Var stays at 1.8-2.2 (L = 2) and "
+    "1.0-1.3 (L = 4) for the sum over all steps and falls slowly for the last step (0.47 at n = 4096, L = 4; "
+    "docs/SPEC_NOTES.md). H_inf is positively homogeneous (bias-free ReLU), so its predictor scales like the inputs while "
+    "z^2 scales like their square, over a 16x range of norms"
+)
+
 NOT_ASSERTED: dict[tuple[str, str, str], str] = {
     ("last", "z", "unnormalized"): (
         "the curve is U-shaped, not a growth law: at L = 2 the kernel sees X_2 only through the gate Kdot_2, "
@@ -103,6 +112,9 @@ NOT_ASSERTED: dict[tuple[str, str, str], str] = {
         "examples: n_eps grows slowly up to L = 8 and then doubles every few steps (a finding, see "
         "docs/SPEC_NOTES.md)"
     ),
+    # standard and full only (smoke and quick have no z^2 cells)
+    ("all", "z2", "unnormalized"): _Z2_UNNORMALIZED,
+    ("last", "z2", "unnormalized"): _Z2_UNNORMALIZED,
 }
 
 
