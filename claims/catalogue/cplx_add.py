@@ -56,7 +56,9 @@ __all__ = [
 DELTA_1 = 0.5
 
 # Per profile: the L grid, the n grid (n_min..n_max, ratio 2) and the test draw; ``targets`` and
-# ``controls``: the cells, as (target kind, f, d, longest L, regimes).
+# ``controls``: the cells, as (target kind, f, d, longest L, regimes). f = z^2 on the last step uses d = 2:
+# with d = 4 its n_eps passes n_max = 4096 after L = 4 (3 finite lengths, every example inconclusive;
+# docs/SPEC_NOTES.md).
 SETTINGS: dict[str, dict] = {
     "smoke": dict(
         lengths=(2, 3, 4, 6, 8, 12, 16), n_min=4, n_max=512, n_test=500,
@@ -72,7 +74,7 @@ SETTINGS: dict[str, dict] = {
         lengths=(2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64), n_min=8, n_max=4096, n_test=2000,
         targets=(
             ("last", "z", 2, 64, ("normalized", "unit", "unnormalized")),
-            ("last", "z2", 4, 64, ("normalized", "unit", "unnormalized")),
+            ("last", "z2", 2, 64, ("normalized", "unit", "unnormalized")),
             ("all", "z", 2, 64, ("normalized", "unit", "unnormalized")),
             ("all", "z2", 2, 64, ("normalized", "unit", "unnormalized")),
         ),
@@ -82,7 +84,7 @@ SETTINGS: dict[str, dict] = {
         lengths=(2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256), n_min=8, n_max=16384, n_test=2000,
         targets=(
             ("last", "z", 2, 64, ("normalized", "unit", "unnormalized")),
-            ("last", "z2", 4, 64, ("normalized", "unit", "unnormalized")),
+            ("last", "z2", 2, 64, ("normalized", "unit", "unnormalized")),
             ("all", "z", 2, 64, ("normalized", "unit", "unnormalized")),
             ("all", "z2", 2, 64, ("normalized", "unit", "unnormalized")),
         ),
