@@ -67,3 +67,17 @@ def test_settings_for_an_unknown_profile_is_an_error_naming_the_known_ones():
     for claim in CLAIMS:
         with pytest.raises(ValueError, match=f"claim {claim.id} has no settings for profile 'odd'; it knows: smoke"):
             claim.settings_for(odd)
+
+
+@pytest.mark.parametrize("profile_name", sorted(PROFILES))
+@pytest.mark.parametrize("claim", CLAIMS, ids=lambda c: c.id)
+def test_every_cell_draws_a_recipe(claim, profile_name):
+    """Every cell's strategy yields a recipe (drawn as the engine draws, nothing evaluated): a cell whose
+    parameters cannot exist (standard had CPLX-NVAR N = 3 with span l_0 = 1) would otherwise end `error`
+    only when a GPU run reaches it."""
+    from claims.sampling import cell_seed, draw_recipes
+
+    profile = get_profile(profile_name)
+    for cell in claim.cells(profile):
+        recipes = draw_recipes(claim.strategy(cell, profile), 1, cell_seed(claim.id, cell))
+        assert len(recipes) == 1, f"{claim.id} {cell_key(cell)}: no recipe"
