@@ -36,6 +36,7 @@ Definitions used by the report (and documented on the page):
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections import defaultdict
@@ -287,7 +288,13 @@ def fit_threshold_exponent(th: dict[Any, Threshold]) -> LineFit:
     left-censored (see the module docstring)."""
     Ls = [L for L, t in th.items()
           if t.m_star is not None and not t.censored_below and isinstance(L, (int, float))]
-    return loglog_slope(Ls, [th[L].m_star for L in Ls])
+    fit = loglog_slope(Ls, [th[L].m_star for L in Ls])
+    censored = sum(1 for t in th.values() if t.censored_below)
+    if not fit.ok and censored:
+        fit = dataclasses.replace(fit, note=(
+            f"{fit.note}; {censored} length{'s' if censored != 1 else ''} hold at the smallest width "
+            "evaluated (m* at most that width, left out)"))
+    return fit
 
 
 def describe_fit(fit: LineFit | None) -> str:

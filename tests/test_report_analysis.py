@@ -68,6 +68,10 @@ def test_a_threshold_at_the_grid_floor_is_left_censored_and_left_out_of_the_expo
     assert fit.n == 2 and fit.slope == pytest.approx(2.0, abs=1e-9)
     naive = linregress(np.log(LS), np.log([th[L].m_star for L in LS]))
     assert naive.slope < 1.5  # what counting the floor as a threshold would have reported
+    # every length at the floor (one width evaluated, or holding everywhere): no exponent, and it says why
+    flat = an.threshold_widths(_norm(threshold_records("X", LS, ms, ("unit",), {L: 1 for L in LS})))
+    none = an.fit_threshold_exponent(flat)
+    assert not none.ok and "4 lengths hold at the smallest width evaluated" in an.describe_fit(none)
 
 
 def test_exponent_carries_its_standard_error():
