@@ -412,7 +412,7 @@ def claim_sentence(records: list[dict]) -> str:
                         earlier.append(f"{g} from m >= {_fmt(t.m_star)} at L = {_fmt(L)}")
             where = ("in all regimes" if len(regimes) > 1
                      else f"in regime {regimes[0]}" if regimes and regimes[0] != "all" else "")
-            smallest = all(pooled[L].widths and pooled[L].widths[0] == ms for L in group)
+            smallest = all(pooled[L].censored_below for L in group)
             txt = f"holds for m >= {_fmt(ms)}{' (every width)' if smallest else ''} at {_l_range(group, Ls)}"
             txt += f" {where}" if where else ""
             if earlier:
