@@ -72,6 +72,9 @@ def test_a_threshold_at_the_grid_floor_is_left_censored_and_left_out_of_the_expo
     flat = an.threshold_widths(_norm(threshold_records("X", LS, ms, ("unit",), {L: 1 for L in LS})))
     none = an.fit_threshold_exponent(flat)
     assert not none.ok and "4 lengths hold at the smallest width evaluated" in an.describe_fit(none)
+    # the sentence says the same of a censored threshold: "holds for m >= 256 (every width)"
+    assert "holds for m >= 256 (every width) at L <= 4" in an.claim_sentence(recs)
+    assert "(every width)" not in an.claim_sentence(_norm(threshold_records("X", LS, ms, ("unit",), {L: 512 for L in LS})))
 
 
 def test_exponent_carries_its_standard_error():
