@@ -49,6 +49,7 @@ __all__ = [
     "EPS_NORMALIZED",
     "UNNORMALIZED_RANGE",
     "MAX_SEPARATION",
+    "first_informative_position",
     "TargetSpec",
     "Recipe",
     "make_inputs",
@@ -118,6 +119,14 @@ def _norms(rng: np.random.Generator, k: int, L: int, regime: str, eps: float) ->
         return np.full((k, L), eps)
     lo, hi = UNNORMALIZED_RANGE
     return np.exp(rng.uniform(math.log(lo), math.log(hi), size=(k, L)))
+
+
+def first_informative_position(regime: str) -> int:
+    """The first 1-based step whose input varies between sequences: 2 in the ``normalized`` regime (X_1 =
+    e_d for every sequence, so a target on X_1 alone is constant), 1 otherwise."""
+    if regime not in REGIMES:
+        raise ValueError(f"regime must be one of {', '.join(REGIMES)}, got {regime!r}")
+    return 2 if regime == "normalized" else 1
 
 
 def _draw(rng, k, L, d, regime, directions, vocab_table, eps) -> np.ndarray:

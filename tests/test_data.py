@@ -10,7 +10,9 @@ from rnn_core.data import (
     DIRECTIONS,
     EPS_NORMALIZED,
     Recipe,
+    REGIMES,
     TargetSpec,
+    first_informative_position,
     make_dataset,
     make_inputs,
     pairwise_separation,
@@ -202,3 +204,15 @@ def test_make_dataset_train_test():
     assert torch.allclose(tg(X), y, atol=0, rtol=0)
     with pytest.raises(ValueError, match="split"):
         make_dataset(r, split="val")
+
+
+@pytest.mark.parametrize("regime", REGIMES)
+def test_first_informative_position_is_the_first_step_that_varies(regime):
+    X = make_inputs(32, 4, 3, regime=regime, seed=5)
+    varies = [bool((X[:, l] - X[0, l]).abs().max() > 0) for l in range(4)]
+    assert varies.index(True) + 1 == first_informative_position(regime)
+
+
+def test_first_informative_position_names_the_regime_on_bad_input():
+    with pytest.raises(ValueError, match="regime must be one of"):
+        first_informative_position("normalised")

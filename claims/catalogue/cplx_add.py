@@ -39,7 +39,7 @@ from claims.catalogue._sample_complexity import (
 )
 from claims.registry import register
 from claims.strategies import SEEDS, recipes
-from rnn_core.data import Recipe
+from rnn_core.data import Recipe, first_informative_position
 from rnn_core.targets import F_DEGREE, TargetSpec
 
 __all__ = [
@@ -124,11 +124,6 @@ NOT_ASSERTED: dict[tuple[str, str, str], str] = {
 }
 
 
-def _first_position(regime: str) -> int:
-    # normalized regime: X_1 = e_d for every sequence, so a target on X_1 is constant (no variance)
-    return 2 if regime == "normalized" else 1
-
-
 def target_at(kind: str, f: str | None, seed: int, regime: str) -> Callable[[int], TargetSpec]:
     """L -> the TargetSpec of target ``kind`` at length L (see the module docstring)."""
     if kind == "last":
@@ -136,7 +131,7 @@ def target_at(kind: str, f: str | None, seed: int, regime: str) -> Callable[[int
     if kind == "all":
         return lambda L: TargetSpec(family="additive", f=f, positions=tuple(range(1, L + 1)), seed=seed)
     if kind == "first":
-        p = _first_position(regime)
+        p = first_informative_position(regime)
         return lambda L: TargetSpec(family="additive", f=f, positions=(p,), seed=seed)
     raise ValueError(f"target kind must be one of 'last', 'all', 'first', got {kind!r}")
 

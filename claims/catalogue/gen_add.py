@@ -45,6 +45,7 @@ import torch
 
 from claims.base import Claim, Context, Outcome, finite_or_nan
 from claims.registry import register
+from rnn_core.data import first_informative_position
 
 __all__ = [
     "CLAIM",
@@ -138,7 +139,7 @@ CONTROL_D = 4
 def informative_positions(kind: str, L: int, regime: str) -> tuple[int, ...]:
     """1-based positions of a target kind: "first" -> (l0,), "all" -> (l0, ..., L), l0 = 2 in the
     normalized regime (X_1 = e_d is the same for every sequence there) and 1 otherwise."""
-    l0 = 2 if regime == "normalized" else 1
+    l0 = first_informative_position(regime)
     if L < l0:
         raise ValueError(f"L = {L} has no informative position in the {regime} regime")
     if kind == "first":

@@ -56,6 +56,7 @@ import torch
 
 from claims.base import Claim, Context, Outcome, finite_or_nan
 from claims.registry import register
+from rnn_core.data import first_informative_position
 from rnn_core.numerics import guarded_ratio
 
 __all__ = [
@@ -387,7 +388,7 @@ def strategy(cell: dict, profile):
 
     L = int(cell["L"])
     # an additive concept; in the normalized regime X_1 = e_d is shared, so positions come from 2..L
-    lo = 2 if cell["regime"] == "normalized" and L >= 2 else 1
+    lo = min(first_informative_position(cell["regime"]), L)
     positions = st.lists(st.integers(lo, L), min_size=1, max_size=max(1, min(3, L - lo + 1)), unique=True)
     return recipes(
         n=CLAIM.settings_for(profile)["n"],
