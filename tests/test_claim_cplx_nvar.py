@@ -26,7 +26,7 @@ CTX = Context(device=torch.device("cpu"), profile=SMOKE)
 def test_nvar_targets_are_not_additive(N, l0):
     L, d = 5, 2
     X = make_inputs(3000, L, d, regime="unit", seed=1)
-    y = make_target(cplx_nvar.nvar_spec(N, l0, "late", "z2", 4, L), L, d)(X)
+    y = make_target(cplx_nvar.nvar_spec(N, l0, "late", "z2", 4, L, regime="unit"), L, d)(X)
     # cross terms (beta_i^T X_i)(beta_j^T X_j) carry a fixed share of Var(y) that no sum of per-step
     # functions can fit; 0.2 is well below what the fit leaves here and far above an additive target's ~0
     assert additive_fit_residual(X, y, degree=3) > 0.2
@@ -34,13 +34,35 @@ def test_nvar_targets_are_not_additive(N, l0):
     assert additive_fit_residual(X, y_add, degree=3) < 1e-8
 
 
-def test_span_and_lag_are_what_the_cell_says():
+@pytest.mark.parametrize("regime,first", [("unit", 1), ("unnormalized", 1), ("normalized", 2)])
+def test_span_and_lag_are_what_the_cell_says(regime, first):
+    # the early anchor starts on the first informative step: X_1 = e_d is the same for every sequence in
+    # the normalized regime
     for anchor, L in (("late", 6), ("early", 6), ("early", 9)):
-        t = make_target(cplx_nvar.nvar_spec(2, 3, anchor, "z2", 0, L), L, 2)
+        t = make_target(cplx_nvar.nvar_spec(2, 3, anchor, "z2", 0, L, regime=regime), L, 2)
         assert t.span == 3
-        assert t.lag == (0 if anchor == "late" else L - 1 - 3)
+        assert t.lag == (0 if anchor == "late" else L - first - 3)
         if anchor == "early":
-            assert min(t.positions) == 1
+            assert min(t.positions) == first
+
+
+@pytest.mark.parametrize("profile", ["smoke", "quick", "standard", "full"])
+def test_no_target_of_any_cell_is_constant_on_its_inputs(profile):
+    # a target on X_1 alone is constant in the normalized regime; standard's early-anchor growth table once
+    # had one ((N, l_0) = (1, 0)), and its n_eps "not reached" read as a failure of the claim
+    prof = get_profile(profile)
+    for cell in cplx_nvar.CLAIM.cells(prof):
+        if cell["kind"] == "growth":
+            L, entries = cell["L"], cplx_nvar._table(cell)
+        else:
+            L, entries = cplx_nvar.curve_lengths(cell, prof)[0], [(cell["N"], cell["l0"])]
+        X = make_inputs(64, L, cell["d"], regime=cell["regime"], seed=0)
+        for N, l0 in entries:
+            y = make_target(cplx_nvar.nvar_spec(N, l0, cell["anchor"], cell["f"], 0, L, regime=cell["regime"]),
+                            L, cell["d"])(X)
+            # a constant target has std 0 up to float64 rounding (~1e-17); the smallest informative one, z^2 of
+            # steps of norm eps = 0.05 (normalized regime), still varies by ~1e-3
+            assert float(y.std()) > 1e-9, (profile, cell, N, l0)
 
 
 def test_growth_rule_holds_on_growing_tables_and_fails_on_shrinking_ones():
@@ -80,6 +102,19 @@ def test_spec_cells_are_asserted_or_say_why_not(profile):
     assert isinstance(cplx_nvar.CLAIM.must_hold(late_growth, profile), str)
 
 
+def test_standard_asserts_exactly_the_cells_its_grid_can_decide():
+    # the SPEC's learnable set with lag 0 (late anchor) in the normalized and unit regimes, with the early
+    # anchor (l_1 = 2) in the normalized regime, and the early-anchor growth table in every regime
+    # (docs/SPEC_NOTES.md has the standard measurements)
+    standard = get_profile("standard")
+    cells = [c for c in cplx_nvar.CLAIM.cells(standard) if not c.get("control")]
+    asserted = {(c["kind"], c["regime"], c["anchor"], c.get("N"), c.get("l0"))
+                for c in cells if cplx_nvar.CLAIM.must_hold(c, standard) is True}
+    assert asserted == {("curve", "normalized", "late", 2, 1), ("curve", "unit", "late", 2, 1),
+                        ("curve", "unit", "late", 2, 3), ("curve", "normalized", "early", 2, 1)} | {("growth", g, "early", None, None)
+                                                             for g in ("normalized", "unit", "unnormalized")}
+
+
 def test_control_fails_through_the_power_law_rule_not_by_being_unreached():
     ctrl = next(c for c in cplx_nvar.CLAIM.cells(SMOKE) if c.get("control"))
     assert ctrl["N"] >= 3 and ctrl["l0"] >= 2 and ctrl["anchor"] == "early"
@@ -105,8 +140,8 @@ def test_asserted_late_curve_holds_on_an_example():
 def test_growth_cell_series_is_the_table():
     cell = next(c for c in cplx_nvar.CLAIM.cells(SMOKE) if c["kind"] == "growth")
     L = cell["L"]
-    r = Recipe(n=256, L=L, d=2, regime=cell["regime"], target=cplx_nvar.nvar_spec(2, 2, cell["anchor"], "z2", 0, L),
-               data_seed=0)
+    r = Recipe(n=256, L=L, d=2, regime=cell["regime"],
+               target=cplx_nvar.nvar_spec(2, 2, cell["anchor"], "z2", 0, L, regime=cell["regime"]), data_seed=0)
     o = cplx_nvar.CLAIM.evaluate(cell, r, CTX)
     pairs = [(row["N"], row["l0"]) for row in o.series]
     assert pairs == [p for p in cplx_nvar.GROWTH_TABLE if p[1] + 1 <= L]

@@ -10,8 +10,9 @@ Two kinds of cell (cell parameter ``kind``):
 * ``curve``: n_eps(L) over the profile's L grid for fixed (N, l_0, anchor) with the CPLX-ADD rule
   (>= 4 finite lengths; the power law a log L + b fits log n_cross at least as well as a' L + b', or the
   curve moves by at most one grid step; a <= 2 deg(f) + 2; fewer points: inconclusive). Anchor ``late``
-  keeps the lag k = 0 (the variables end at the output); anchor ``early`` puts l_1 = 1 (lag
-  L - 1 - l_0, growing with L: the memory of CPLX-ADD's first-step target).
+  keeps the lag k = 0 (the variables end at the output); anchor ``early`` puts l_1 on the first informative
+  step, 1 (2 in the normalized regime, where X_1 = e_d is constant): lag L - l_1 - l_0, growing with L,
+  the memory of CPLX-ADD's first-step target.
 * ``growth``: at one L, n_eps for every (N, l_0) of GROWTH_TABLE (one kernel and one solve per n shared
   by all targets). Holds iff n_eps does not decrease along N at fixed l_0 nor along l_0 at fixed N, up to
   one grid step (n_cross(bigger) >= n_cross(smaller) / 2; not reached counts as +inf), and
@@ -43,7 +44,7 @@ from claims.catalogue._sample_complexity import (
 from claims.catalogue.cplx_add import DELTA_1, exponent_bound, outcome_from_curve
 from claims.registry import register
 from claims.strategies import SEEDS, recipes
-from rnn_core.data import Recipe
+from rnn_core.data import Recipe, first_informative_position
 from rnn_core.targets import TargetSpec, make_target
 
 __all__ = [
@@ -113,10 +114,6 @@ NOT_ASSERTED_CURVE: dict[tuple[str, str], str] = {
         "the quadratic of two log-uniform-norm steps has heavy-tailed labels and n_eps is not reached by n_max "
         "at most lengths, so the rule has fewer than 4 finite lengths (inconclusive, not a failure)"
     ),
-    ("early", "normalized"): (
-        "with l_1 = 1 the lag L - 1 - l_0 grows with L: the first-step memory of CPLX-ADD's control, whose n_eps "
-        "grows faster than a power of L on CPU grids"
-    ),
     ("early", "unit"): (
         "with l_1 = 1 the lag L - 1 - l_0 grows with L: the first-step memory of CPLX-ADD's control, whose n_eps "
         "grows faster than a power of L on CPU grids"
@@ -134,24 +131,37 @@ NOT_ASSERTED_GROWTH: dict[str, str] = {
 }
 
 
-def _lag(anchor: str, l0: int, L: int) -> int:
+def _first(anchor: str, regime: str) -> int:
+    """l_1 of the early anchor: the first informative step (X_1 = e_d is constant in the normalized regime,
+    so there l_1 = 2); the late anchor ends at l_N = L and only needs l_1 = L - l_0 >= 1."""
     if anchor == "late":
-        return 0
+        return 1
     if anchor == "early":
-        return L - 1 - l0
+        return first_informative_position(regime)
     raise ValueError(f"anchor must be 'late' or 'early', got {anchor!r}")
 
 
-def nvar_spec(N: int, l0: int, anchor: str, f: str, seed: int, L: int) -> TargetSpec:
-    """The N-variable target at length L: span l_0, lag 0 (late) or L - 1 - l_0 (early)."""
-    return TargetSpec(family="nvar", f=f, N=N, span=l0, lag=_lag(anchor, l0, L), seed=seed)
+def _lag(anchor: str, l0: int, L: int, regime: str) -> int:
+    return 0 if anchor == "late" else L - _first(anchor, regime) - l0
+
+
+def nvar_spec(N: int, l0: int, anchor: str, f: str, seed: int, L: int, *, regime: str) -> TargetSpec:
+    """The N-variable target at length L: span l_0, lag 0 (late: l_N = L) or L - l_1 - l_0 (early: l_1 = 1,
+    2 in the normalized regime)."""
+    return TargetSpec(family="nvar", f=f, N=N, span=l0, lag=_lag(anchor, l0, L, regime), seed=seed)
+
+
+def _fits(anchor: str, regime: str, l0: int, L: int) -> bool:
+    return L >= l0 + _first(anchor, regime)
 
 
 def curve_lengths(cell: dict, profile) -> tuple[int, ...]:
-    """The L grid of a curve cell: the profile's lengths with L >= l_0 + 1 (a control carries its own)."""
+    """The L grid of a curve cell: the profile's lengths that hold the span, L >= l_1 + l_0 (a control
+    carries its own)."""
     if "lengths" in cell:
         return tuple(cell["lengths"])
-    return tuple(L for L in CLAIM.settings_for(profile)["lengths"] if L >= cell["l0"] + 1)
+    return tuple(L for L in CLAIM.settings_for(profile)["lengths"]
+                 if _fits(cell["anchor"], cell["regime"], cell["l0"], L))
 
 
 def cells(profile) -> list[dict]:
@@ -183,19 +193,20 @@ def must_hold(cell: dict, profile) -> bool | str:
     return reason or True
 
 
-def _table(L: int) -> list[tuple[int, int]]:
-    return [(N, l0) for N, l0 in GROWTH_TABLE if l0 + 1 <= L]
+def _table(cell: dict) -> list[tuple[int, int]]:
+    return [(N, l0) for N, l0 in GROWTH_TABLE if _fits(cell["anchor"], cell["regime"], l0, cell["L"])]
 
 
 def strategy(cell: dict, profile):
     s = CLAIM.settings_for(profile)
     if cell["kind"] == "curve":
         L = curve_lengths(cell, profile)[-1]
-        make = lambda seed: nvar_spec(cell["N"], cell["l0"], cell["anchor"], cell["f"], seed, L)  # noqa: E731
+        make = lambda seed: nvar_spec(cell["N"], cell["l0"], cell["anchor"], cell["f"], seed, L,  # noqa: E731
+                                      regime=cell["regime"])
     else:
         L = cell["L"]
-        N, l0 = _table(L)[-1]
-        make = lambda seed: nvar_spec(N, l0, cell["anchor"], cell["f"], seed, L)  # noqa: E731
+        N, l0 = _table(cell)[-1]
+        make = lambda seed: nvar_spec(N, l0, cell["anchor"], cell["f"], seed, L, regime=cell["regime"])  # noqa: E731
     # only seeds are free (d, directions fix cost and difficulty; init_seed is unused at infinite width)
     return recipes(
         n=s["n_max"], L=L, d=cell["d"], regime=cell["regime"], directions="sphere",
@@ -240,15 +251,15 @@ def _evaluate_growth(cell: dict, recipe: Recipe, ctx: Context) -> Outcome:
     seed, L = recipe.target.seed, cell["L"]
     Xtr, Xte = draw_inputs(recipe, L, grid[-1], s["n_test"], ctx.device)
     labels = {}
-    for N, l0 in _table(L):
-        t = make_target(nvar_spec(N, l0, cell["anchor"], cell["f"], seed, L), L, recipe.d)
+    for N, l0 in _table(cell):
+        t = make_target(nvar_spec(N, l0, cell["anchor"], cell["f"], seed, L, regime=cell["regime"]), L, recipe.d)
         labels[f"{N},{l0}"] = (t(Xtr), t(Xte))
     res = n_eps_table(Xtr, Xte, {L: labels}, grid)
     table, series = {}, []
-    for N, l0 in _table(L):
+    for N, l0 in _table(cell):
         ne = res[f"{N},{l0}"][L]
         table[(N, l0)] = ne.n_cross
-        series.append({"N": N, "l0": l0, "L": L, "lag": _lag(cell["anchor"], l0, L), "n_eps": ne.n_eps,
+        series.append({"N": N, "l0": l0, "L": L, "lag": _lag(cell["anchor"], l0, L, cell["regime"]), "n_eps": ne.n_eps,
                        "n_cross": ne.n_cross})
     ok, margin, comps = growth_rule(table)
     bad = [f"n({a[0]},{a[1]}) > 2 n({b[0]},{b[1]})" for a, b, r in comps if r > 1.0]
@@ -271,9 +282,11 @@ def evaluate(cell: dict, recipe: Recipe, ctx: Context) -> Outcome:
     grid = geometric_grid(s["n_min"], s["n_max"], 2.0)
     seed = recipe.target.seed
     Ls = curve_lengths(cell, ctx.profile)
-    make = lambda L: nvar_spec(cell["N"], cell["l0"], cell["anchor"], cell["f"], seed, L)  # noqa: E731
+    make = lambda L: nvar_spec(cell["N"], cell["l0"], cell["anchor"], cell["f"], seed, L,  # noqa: E731
+                               regime=cell["regime"])
     curve = n_eps_curve(recipe, Ls, grid, target_at=make, n_test=s["n_test"], device=ctx.device)
-    extra = lambda L: {"N": cell["N"], "l0": cell["l0"], "lag": _lag(cell["anchor"], cell["l0"], L)}  # noqa: E731
+    extra = lambda L: {"N": cell["N"], "l0": cell["l0"],  # noqa: E731
+                       "lag": _lag(cell["anchor"], cell["l0"], L, cell["regime"])}
     return outcome_from_curve(curve, exponent_bound(cell["f"]), extra_rows=extra)
 
 
@@ -324,8 +337,9 @@ CLAIM = register(
             "and grows faster than a power of L, so the exponential fits better and the rule fails"
         ),
         expected=(
-            "curve cells with N <= 2 and lag 0 hold in the normalized and unit regimes; the early anchor (lag "
-            "growing with L), the unnormalized regime and the late-anchor growth table are not asserted "
+            "curve cells with N <= 2 and lag 0 hold in the normalized and unit regimes, and with the early anchor "
+            "(lag growing with L) in the normalized regime; the early anchor in the unit and unnormalized regimes, "
+            "the unnormalized regime and the late-anchor growth table are not asserted "
             "(must_hold says why); the early-anchor growth table holds"
         ),
         axes=("kind", "regime", "N", "l0", "anchor", "L"),
