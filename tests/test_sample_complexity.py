@@ -101,6 +101,15 @@ def test_n_eps_recovers_a_target_in_the_kernel_span_and_never_random_labels():
     assert not rnd.reached and min(rnd.mse_ratio) > 0.5, rnd
 
 
+def test_a_constant_target_is_an_error_not_an_unreached_n_eps():
+    # X_1 = e_d for every sequence in the normalized regime: a target on X_1 alone is constant
+    X = make_inputs(64, 3, 2, regime="normalized", seed=8)
+    T = make_inputs(100, 3, 2, regime="normalized", seed=9)
+    t = make_target(TargetSpec(family="additive", f="z2", positions=(1,), seed=1), 3, 2)
+    with pytest.raises(ValueError, match="constant on the test inputs"):
+        n_eps_table(X, T, {3: {"y": (t(X), t(T))}}, geometric_grid(4, 64))
+
+
 def test_n_eps_table_in_memory_groups_equals_one_group():
     X = make_inputs(128, 6, 2, regime="unit", seed=8)
     T = make_inputs(200, 6, 2, regime="unit", seed=9)
