@@ -516,6 +516,9 @@ _HORIZON = (
 _NOT_ASSERTED = {
     ("smoke", "normalized"): _HORIZON,
     ("quick", "normalized"): _HORIZON,
+    # the flop budget caps the largest width at L = 2 at 20 GD steps (standard, m = 8192) and 24 (full, 32768)
+    ("standard", "normalized"): _HORIZON,
+    ("full", "normalized"): _HORIZON,
     ("smoke", "unnormalized"): (
         "finite width and horizon: with step norms in [0.25, 4], cond(H_inf) ~ 30-700 and about 40% of the examples "
         "cannot see the predicted contraction within smoke's 150-step cap (the cell's 20 examples barely give the 12 "
