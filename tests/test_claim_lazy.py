@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -238,3 +239,19 @@ def test_strategy_keeps_the_separation_floor():
 
     for r in draw_recipes(lazy.strategy({"m": 64, "L": 2, "regime": "unit"}, SMOKE), 4, seed=2):
         assert r.separation_floor == lazy.SEPARATION_FLOOR and r.n == lazy.SETTINGS["smoke"]["n"]
+
+
+
+def test_rate_check_overflow_reads_as_a_failed_rate_without_a_warning():
+    # rho = 1e-5 over 200 steps: rho^t underflows far below any float, so Loss_t / (rho^t Loss_0)
+    # overflows. The standard run logged 'overflow encountered in exp' from exactly this; the ratio
+    # must be +inf (the rate check fails) and no warning may reach the log.
+    ts = np.arange(0, 200, dtype=float)
+    losses = 0.5**ts
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ratio, _ = lazy._rate_check(ts, losses, 1.0, 1e-5)
+        # A contraction exactly at rho keeps the ratio at 1 (to rounding: exp of a sum of logs).
+        ok, _ = lazy._rate_check(ts, losses, 1.0, 0.5)
+    assert ratio == math.inf
+    assert ok == pytest.approx(1.0, rel=1e-9)

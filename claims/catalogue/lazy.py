@@ -244,7 +244,8 @@ def _rate_check(ts: np.ndarray, losses: np.ndarray, loss0: float, rho: float) ->
         return 0.0, math.nan
     if not np.all(np.isfinite(losses[sel])):
         return math.inf, math.inf
-    with np.errstate(divide="ignore", invalid="ignore"):
+    # A loss far above rho^t Loss_0 (rho tiny, t large) overflows exp to +inf: the check fails, as it should.
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         if rho > 0:
             ratio = float(np.exp(np.max(np.log(losses[sel]) - ts[sel] * math.log(rho) - math.log(loss0))))
         else:
