@@ -94,8 +94,8 @@ class Record(TypedDict, total=False):
     must_hold: bool  # expect == "holds"
     not_asserted: str | None  # the SPEC expects "holds" here but the suite does not assert it: why
     verdict: str  # one of VERDICTS
-    reason: str  # why the test stopped (H0 / H1 accepted, budget, memory guard, the error)
-    test: dict  # the sequential test: {"test": "SPRT", delta, delta_1, alpha, beta, budget, llr}
+    reason: str  # why the test stopped (H0 / H1 accepted, budget, futility, memory guard, the error)
+    test: dict  # the sequential test: {"test": "SPRT", delta, delta_1, alpha, beta, budget, futility, llr}
     examples: int  # examples evaluated (the test stops early)
     failures: int
     inconclusive: int

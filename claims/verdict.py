@@ -20,11 +20,14 @@ and the cell stops as soon as it reaches log((1 - beta) / alpha) (``fails``: H1 
 log(beta / (1 - alpha)) (``holds``: H0 accepted). Examples whose own outcome is inconclusive (e.g. a
 sample-complexity curve with too few finite points) do not move the ratio. The test is truncated at the
 cell's example budget: a cell that has not decided by then is ``inconclusive`` with the reason
-"budget". With delta = 0.1, alpha = beta = 0.05: 12 passing examples in a row accept H0, 3 failing
+"budget". It also stops, ``inconclusive`` with the reason "futility", when its first n_0 examples were
+all inconclusive on their own, n_0 = ceil(log(beta / (1 - alpha)) / log((1 - delta_1) / (1 - delta))) the
+fewest passing examples that accept H0: such a cell cannot decide before drawing at least that many more.
+With delta = 0.1, alpha = beta = 0.05: 12 passing examples in a row accept H0 (n_0 = 12), 3 failing
 ones in a row accept H1; a single failure costs about 4.4 more passing examples.
 
 Wald's bounds give error rates alpha' <= alpha / (1 - beta) and beta' <= beta / (1 - alpha), and
-truncation only moves mass to ``inconclusive``; the operating characteristic is measured by simulation
+truncation and the futility stop only move mass to ``inconclusive`` (neither can make a wrong verdict); the operating characteristic is measured by simulation
 in ``tests/test_verdict.py`` and ``python -m benchmarks verdict``. Every ``holds`` is also checked to
 have a one-sided (1 - alpha) Clopper-Pearson upper bound on p of at most delta_1 (for the default
 parameters the SPRT's acceptance boundary implies it); the bounds are stored in each record.
@@ -66,7 +69,8 @@ RULE = (
     "accepted) or at log(beta/(1-alpha)) with 'holds' (H0 accepted), and every 'holds' also has a "
     "one-sided (1-alpha) Clopper-Pearson upper bound on p of at most delta_1. Examples that are "
     "inconclusive on their own do not count. A cell that has not decided within its example budget is "
-    "'inconclusive' (reason: budget); 'skipped' means the memory guard or the profile ruled it out, "
+    "'inconclusive' (reason: budget), and so is a cell whose first n_0 examples were all inconclusive, n_0 "
+    "the fewest passing examples that accept H0 (reason: futility; 12 at delta = 0.1); 'skipped' means the memory guard or the profile ruled it out, "
     "'error' that evaluating an example raised."
 )
 
@@ -141,13 +145,19 @@ class TestPlan:
         """Passing examples in a row that accept H0."""
         return math.ceil(self.lower / self.step_pass - 1e-12)
 
+    @property
+    def futility(self) -> int:
+        """n_0 = :meth:`min_examples_to_hold`: a cell whose first n_0 examples were all inconclusive
+        on their own stops (``inconclusive``, reason "futility")."""
+        return self.min_examples_to_hold()
+
     def min_examples_to_fail(self) -> int:
         """Failing examples in a row that accept H1."""
         return 1 if math.isinf(self.step_fail) else math.ceil(self.upper / self.step_fail - 1e-12)
 
     def to_dict(self) -> dict:
         return {"test": "SPRT", "delta": self.delta, "delta_1": self.delta_1, "alpha": self.alpha,
-                "beta": self.beta, "budget": self.budget}
+                "beta": self.beta, "budget": self.budget, "futility": self.futility}
 
 
 @dataclass(frozen=True)
@@ -230,6 +240,10 @@ class SequentialTest:
             what = "every example was inconclusive" if k == 0 else "no decision"
             self._verdict, self._reason = "inconclusive", (
                 f"budget: {self.examples} examples drawn, {what} ({self.failures} of {k} failed)")
+        elif k == 0 and self.examples >= plan.futility:
+            self._verdict, self._reason = "inconclusive", (
+                f"futility: the first {self.examples} examples were all inconclusive on their own "
+                f"(as many as the fewest passing examples that accept H0)")
         return self.decision
 
     def _cp_upper(self, k: int) -> float:

@@ -155,7 +155,8 @@ def test_text(test: dict) -> str:
     except Exception:
         return text
     return (text + f" (holds after {plan.min_examples_to_hold()} passing examples in a row, fails after "
-            f"{plan.min_examples_to_fail()} failing ones in a row)")
+            f"{plan.min_examples_to_fail()} failing ones in a row, stops inconclusive after the first "
+            f"{plan.futility} if all of them are inconclusive)")
 
 
 def reproduce_command(rec: dict) -> str | None:

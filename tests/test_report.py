@@ -192,7 +192,8 @@ def test_each_cell_shows_its_test_examples_error_rates_and_why_it_stopped(tmp_pa
     sec = html.unescape(raw)
     # the claim's test parameters, once, in words
     assert ("SPRT: H0 p ≤ 0.1 against H1 p ≥ 0.3, α = 0.05, β = 0.05, budget 40 examples per cell "
-            "(holds after 12 passing examples in a row, fails after 3 failing ones in a row)") in sec
+            "(holds after 12 passing examples in a row, fails after 3 failing ones in a row, stops inconclusive "
+            "after the first 12 if all of them are inconclusive)") in sec
     rows = re.findall(r'<tr class="cell-record[^"]*" data-cell="([^"]+)">(.*?)</tr>', raw, re.S)
     assert len(rows) == 3
     by = {key: html.unescape(re.sub(r"<[^>]+>", " ", row)) for key, row in rows}

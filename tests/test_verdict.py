@@ -44,8 +44,63 @@ def test_inconclusive_examples_do_not_move_the_test_but_count_against_the_budget
     plan = TestPlan.of(0.1, budget=15)
     d = sequential_verdict([None] * 3 + [True] * 12, plan)
     assert d.verdict == "holds" and d.inconclusive == 3 and d.examples == 15
-    d = sequential_verdict([None] * 15, plan)
+    # a budget at or below n_0 = 12 stops an all-inconclusive cell for the budget
+    d = sequential_verdict([None] * 10, TestPlan.of(0.1, budget=10))
     assert d.verdict == "inconclusive" and "budget" in d.reason and "every example was inconclusive" in d.reason
+
+
+def test_futility_stops_a_cell_whose_first_n0_examples_are_all_inconclusive():
+    plan = TestPlan.of(0.1, budget=60)
+    assert plan.futility == plan.min_examples_to_hold() == 12 and plan.to_dict()["futility"] == 12
+    d = sequential_verdict([None] * 60, plan)
+    assert d.verdict == "inconclusive" and d.examples == 12 and d.reason.startswith("futility")
+    # one inconclusive example fewer: the cell goes on and can still hold
+    d = sequential_verdict([None] * 11 + [True] * 12, plan)
+    assert d.verdict == "holds" and d.examples == 23
+    # after one conclusive example the stop never applies: only the budget ends the cell
+    d = sequential_verdict([True] + [None] * 80, plan)
+    assert d.verdict == "inconclusive" and d.examples == 60 and d.reason.startswith("budget")
+    d = sequential_verdict([None] * 5 + [False] + [None] * 80, plan)
+    assert d.examples == 60 and d.reason.startswith("budget")
+
+
+def _without_futility(stream, plan):
+    """The rule with the budget as its only truncation (the test before the futility stop)."""
+    llr, failures, k = 0.0, 0, 0
+    for n, ok in enumerate(stream, 1):
+        if ok is not None:
+            k += 1
+            failures += not ok
+            llr += plan.step_pass if ok else plan.step_fail
+            if llr >= plan.upper:
+                return "fails", n
+            if llr <= plan.lower and clopper_pearson(failures, k, plan.alpha)[1] <= plan.delta_1:
+                return "holds", n
+        if n >= plan.budget:
+            return "inconclusive", n
+    return None, len(stream)
+
+
+def test_futility_never_decides_holds_or_fails():
+    # The stop only ends cells as inconclusive: on random streams of passing, failing and
+    # inconclusive examples, the verdict is the one of the rule without the stop, or 'inconclusive'
+    # where the stream starts with n_0 inconclusive examples (and then only there).
+    import random
+
+    rng = random.Random(3)
+    plan = TestPlan.of(0.1, budget=60)
+    stopped = 0
+    for _ in range(3000):
+        p_inc, p_fail = rng.choice([0.0, 0.5, 0.8, 0.9, 0.97]), rng.choice([0.0, 0.1, 0.3, 0.6])
+        stream = [None if rng.random() < p_inc else not (rng.random() < p_fail) for _ in range(60)]
+        d = sequential_verdict(stream, plan)
+        ref, _ = _without_futility(stream, plan)
+        if all(ok is None for ok in stream[: plan.futility]):
+            stopped += 1
+            assert d.verdict == "inconclusive" and d.reason.startswith("futility")
+        else:
+            assert d.verdict == ref
+    assert stopped > 100  # the draw above does exercise the stop
 
 
 def test_budget_ends_undecided_cells_as_inconclusive():
@@ -136,5 +191,5 @@ def test_operating_characteristic_error_rates(delta):
 
 def test_rule_prose_states_the_test():
     for needle in ("sequential probability ratio test", "delta_1 = max(3 delta, delta + 0.2)", "alpha",
-                   "beta", "budget", "Clopper-Pearson", "inconclusive", "skipped", "error"):
+                   "beta", "budget", "futility", "Clopper-Pearson", "inconclusive", "skipped", "error"):
         assert needle in RULE
