@@ -7,7 +7,7 @@ know them. Other packages add profiles with :func:`register_profile`.
 
 - ``smoke``: seconds per claim on 2 CPU cores (CI).
 - ``quick``: the default main job, under 10 minutes on 2 CPU cores.
-- ``standard``: about an hour on a CPU, minutes on a GPU.
+- ``standard``: the SPEC's "about an hour on a CPU" needs 10-16 CPU workers or a GPU (docs/SPEC_NOTES.md).
 - ``full``: GPU or a cluster.
 
 Budgets: the sequential test (claims.verdict) stops as soon as it decides; with delta = 0.1 and
@@ -124,7 +124,7 @@ PROFILES: dict[str, Profile] = {
             n_default=32,
             d_default=8,
             n_max=8192,
-            description="about an hour on a CPU, minutes on a GPU; m up to 8192, L up to 64",
+            description="hours on a 2-core CPU, about an hour on 10-16 workers or a GPU; m up to 8192, L up to 64",
         ),
         Profile(
             name="full",

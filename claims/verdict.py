@@ -27,8 +27,9 @@ With delta = 0.1, alpha = beta = 0.05: 12 passing examples in a row accept H0 (n
 ones in a row accept H1; a single failure costs about 4.4 more passing examples.
 
 Wald's bounds give error rates alpha' <= alpha / (1 - beta) and beta' <= beta / (1 - alpha), and
-truncation and the futility stop only move mass to ``inconclusive`` (neither can make a wrong verdict); the operating characteristic is measured by simulation
-in ``tests/test_verdict.py`` and ``python -m benchmarks verdict``. Every ``holds`` is also checked to
+truncation and the futility stop only move mass to ``inconclusive`` (neither turns one verdict into the
+other); the operating characteristic is measured by simulation in ``tests/test_verdict.py`` and
+``python -m benchmarks verdict``. Every ``holds`` is also checked to
 have a one-sided (1 - alpha) Clopper-Pearson upper bound on p of at most delta_1 (for the default
 parameters the SPRT's acceptance boundary implies it); the bounds are stored in each record.
 
@@ -69,9 +70,9 @@ RULE = (
     "accepted) or at log(beta/(1-alpha)) with 'holds' (H0 accepted), and every 'holds' also has a "
     "one-sided (1-alpha) Clopper-Pearson upper bound on p of at most delta_1. Examples that are "
     "inconclusive on their own do not count. A cell that has not decided within its example budget is "
-    "'inconclusive' (reason: budget), and so is a cell whose first n_0 examples were all inconclusive, n_0 "
-    "the fewest passing examples that accept H0 (reason: futility; 12 at delta = 0.1); 'skipped' means the memory guard or the profile ruled it out, "
-    "'error' that evaluating an example raised."
+    "'inconclusive' (reason: budget), and so is a cell whose first n_0 examples were all inconclusive, "
+    "n_0 the fewest passing examples that accept H0 (reason: futility; 12 at delta = 0.1); 'skipped' "
+    "means the memory guard or the profile ruled it out, 'error' that evaluating an example raised."
 )
 
 
