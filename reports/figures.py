@@ -351,7 +351,8 @@ def pert_figure(claim, records, profile) -> Figure:
     return Figure("pert", "Perturbation quantities against ω", to_svg(fig),
                   "Near-initialization quantities against the spectral norm ω of the perturbation (log-log), "
                   "colour = length L, marker = direction (random / adversarial), worst over examples; dashed: "
-                  "the declared bound 4 (ωL)^p; dotted: reference slopes 1, 2/3, 1/3. Profile: " + profile + ".")
+                  "the declared bound 4 (ωL)^p, judged only where ωL < 1 (larger ω are recorded as probes); dotted: "
+                  "reference slopes 1, 2/3, 1/3. Profile: " + profile + ".")
 
 
 def _group(rows, key):

@@ -251,3 +251,33 @@ def test_a_backward_pass_with_w_instead_of_w_transposed_fails_at_length_four(mon
     monkeypatch.setattr(perturb, "backward_deltas_tm", wrong)
     out = pert.CLAIM.evaluate(cell, _recipe(4, "unit", seed=3), ctx)
     assert out.ok is False and ("r_g" in out.reason or "first_order" in out.reason)
+
+
+def test_the_rule_applies_below_omega_l_one_and_records_the_rest_as_probes():
+    # The bounds are first-order in omega L; past omega L = 1 a perturbation compounds over the recurrence.
+    # Standard grid at L = 64: omega = 0.1 is omega L = 6.4. This recipe's adversarial direction there
+    # blows the hidden states up (r_h ~ 290 against a bound 25.6; the standard run saw 3 of 4 examples
+    # of its L = 64, m = 8192 normalized cell exceed r_g's bound at omega = 0.1 and no other omega), while
+    # every statistic stays within its bound at omega <= 0.01 (omega L <= 0.64).
+    profile = get_profile("standard")
+    rule, probe = pert._omegas({"m": 256, "L": 64, "regime": "normalized"}, profile)
+    assert rule == (1e-4, 1e-3, 1e-2) and probe == [0.1]
+    assert pert._omegas({"m": 256, "L": 8, "regime": "normalized"}, profile) == ((1e-4, 1e-3, 1e-2, 1e-1), [])
+    ctx = Context(device=torch.device("cpu"), profile=profile)
+    out = pert.CLAIM.evaluate({"m": 256, "L": 64, "regime": "normalized"}, _recipe(64, "normalized", seed=2), ctx)
+    assert out.ok is True and out.margin < 1.0
+    assert out.measured["outside_margin_r_h"] > 1.0  # recorded, not judged
+    assert {r["omega"] for r in out.series if not r["in_grid"]} == {0.1}
+
+
+def test_every_cell_of_every_profile_keeps_two_omegas_in_the_near_initialization_regime():
+    from claims.profiles import PROFILES
+
+    for profile in PROFILES.values():
+        for cell in pert.CLAIM.cells(profile):
+            rule, probe = pert._omegas(cell, profile)
+            if cell.get("control"):
+                assert rule == pert.CONTROL_OMEGAS and probe == []
+                continue
+            assert len(rule) >= 2 and all(w * cell["L"] < 1 for w in rule), (profile.name, cell)
+            assert all(w * cell["L"] >= 1 or w == 1.0 for w in probe), (profile.name, cell)
