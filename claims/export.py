@@ -7,8 +7,8 @@ Two tables:
   dtype, profile, seed, git_commit, ...); the cell's parameters are columns under their own names
   (``param_<name>`` when a name is taken by a record field); the failure-rate interval is ``ci_lo`` /
   ``ci_hi``; the test's fields are ``test_<name>`` (test_delta, test_delta_1, test_alpha, test_beta,
-  test_budget, test_futility, test_llr); measured values are ``measured_<key>_<stat>`` (mean / min / max / n), declared
-  and measured constants ``declared_<key>`` / ``constant_<key>``; the worker is ``worker_<field>``.
+  test_budget, test_futility, test_llr); measured values are ``measured_<key>_<stat>`` (mean / min / max
+  / n), declared and measured constants ``declared_<key>`` / ``constant_<key>``; the worker is ``worker_<field>``.
 - **series**: one row per series point: claim, cell_key, control, verdict, the cell's parameters, then
   the point's own fields (``example`` and whatever the claim plots).
 

@@ -14,9 +14,10 @@ with the operational constants c = 4, at the omegas of the profile's grid with o
 (NEAR_INIT_OMEGA_L): the bounds are the first-order expansion of a perturbation that compounds over the
 L steps of the recurrence, (1 + c omega)^L - 1 ~ c omega L, which holds only while omega L is small; the
 grid's omegas with omega L >= 1 are recorded as out-of-regime probes (``in_grid`` False in the series,
-``outside_margin_<stat>`` in the measured values), like omega = 1. The exponents are the worst case over directions (sign-pattern
-counting: a perturbation of relative size eps can flip at most ~eps^(2/3) m units if it concentrates
-on them); a random direction flips ~eps m units, so measured slopes in omega are usually steeper.
+``outside_margin_<stat>`` in the measured values), like omega = 1. The exponents are the worst case over
+directions (sign-pattern counting: a perturbation of relative size eps can flip at most ~eps^(2/3) m
+units if it concentrates on them); a random direction flips ~eps m units, so measured slopes in omega
+are usually steeper.
 
 Directions (per example): ``random``: R = Z / ||Z||_2 for a Gaussian m x m matrix Z (exact SVD norm
 for m <= 256, a Lanczos Ritz value above: a lower bound, so ||Delta||_2 >= omega, never a weaker test
@@ -284,8 +285,8 @@ def _omegas(cell: dict, profile) -> tuple[tuple[float, ...], list[float]]:
     grid = [float(w) for w in s["omegas"]]
     rule = tuple(w for w in grid if w * L < NEAR_INIT_OMEGA_L)
     if len(rule) < 2:
-        raise ValueError(f"PERT: the omega grid {grid} has {len(rule)} omegas with omega L < {NEAR_INIT_OMEGA_L:g} "
-                         f"at L = {L}; the pass rule and the slopes need at least 2")
+        raise ValueError(f"PERT: the omega grid {grid} has {len(rule)} omegas with omega L < "
+                         f"{NEAR_INIT_OMEGA_L:g} at L = {L}; the pass rule and the slopes need at least 2")
     probe = [w for w in grid if w not in rule]
     return rule, probe + ([1.0] if s["probe_one"] and 1.0 not in grid else [])
 
@@ -381,8 +382,8 @@ CLAIM = register(
         ),
         pass_rule=(
             "an example passes when all four statistics are <= their bounds at every omega of the profile's "
-            "grid with omega L < 1, for both directions and every sequence of the recipe; margin = max value / bound; a failing "
-            "example's reason names each statistic that exceeded its bound"
+            "grid with omega L < 1, for both directions and every sequence of the recipe; margin = max value / "
+            "bound; a failing example's reason names each statistic that exceeded its bound"
         ),
         negative_control=(
             "omega in {1, 2, 4} instead of the grid (perturbations far outside the near-initialization regime) "
