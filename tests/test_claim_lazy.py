@@ -241,7 +241,6 @@ def test_strategy_keeps_the_separation_floor():
         assert r.separation_floor == lazy.SEPARATION_FLOOR and r.n == lazy.SETTINGS["smoke"]["n"]
 
 
-
 def test_rate_check_overflow_reads_as_a_failed_rate_without_a_warning():
     # rho = 1e-5 over 200 steps: rho^t underflows far below any float, so Loss_t / (rho^t Loss_0)
     # overflows. The standard run logged 'overflow encountered in exp' from exactly this; the ratio
