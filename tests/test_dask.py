@@ -24,10 +24,12 @@ import os
 import signal
 
 import pytest
+import torch
 
 distributed = pytest.importorskip("distributed")
 
 import claims.session as session  # noqa: E402
+from claims.environment import threads_per_worker  # noqa: E402
 from claims.schema import load_results, record_path  # noqa: E402
 from claims.session import run_profile  # noqa: E402
 from tests.toy_claims import TOY  # noqa: E402
@@ -71,7 +73,15 @@ class _Capture:
 
 @pytest.fixture(scope="module")
 def serial_run(no_sleep, tmp_path_factory):
-    return _run(tmp_path_factory.mktemp("serial") / "out")
+    """In this process, at the thread count of one pool or Dask worker (2 workers): float32 sums are
+    reduced in a thread-count-dependent order, so records are bit-equal only at equal thread counts
+    (under plain ``pytest`` this process has every core; under ``pytest -n 2`` it has 1)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads_per_worker(2))
+    try:
+        return _run(tmp_path_factory.mktemp("serial") / "out")
+    finally:
+        torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
