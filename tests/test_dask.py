@@ -40,6 +40,8 @@ pytestmark = pytest.mark.slow
 SPEC = "tests.toy_claims:TOY,tests.toy_claims_extra:FEW"  # two catalogues: the spec travels to the workers
 # fields that say where and when a cell ran, not what it found
 VOLATILE = {"duration_s", "started", "worker", "git_commit", "versions", "traceback"}
+# worker processes of the pool and Dask runs compared with the serial run
+WORKERS = 2
 
 
 @pytest.fixture(scope="module")
@@ -73,11 +75,11 @@ class _Capture:
 
 @pytest.fixture(scope="module")
 def serial_run(no_sleep, tmp_path_factory):
-    """In this process, at the thread count of one pool or Dask worker (2 workers): float32 sums are
+    """In this process, at the thread count of one pool or Dask worker (WORKERS of them): float32 sums are
     reduced in a thread-count-dependent order, so records are bit-equal only at equal thread counts
     (under plain ``pytest`` this process has every core; under ``pytest -n 2`` it has 1)."""
     before = torch.get_num_threads()
-    torch.set_num_threads(threads_per_worker(2))
+    torch.set_num_threads(threads_per_worker(WORKERS))
     try:
         return _run(tmp_path_factory.mktemp("serial") / "out")
     finally:
@@ -86,7 +88,7 @@ def serial_run(no_sleep, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def pool_run(no_sleep, tmp_path_factory):
-    return _run(tmp_path_factory.mktemp("pool") / "out", workers=2)
+    return _run(tmp_path_factory.mktemp("pool") / "out", workers=WORKERS)
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +96,7 @@ def dask_run(no_sleep, tmp_path_factory):
     capture = _Capture()
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(session, "make_executor", capture)
-        summary = _run(tmp_path_factory.mktemp("dask") / "out", dask_local=2)
+        summary = _run(tmp_path_factory.mktemp("dask") / "out", dask_local=WORKERS)
     return summary, capture
 
 
