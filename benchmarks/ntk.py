@@ -32,7 +32,7 @@ JACOBIAN_MEMORY_LIMIT = 6 * 2**30  # bytes of n m^2 float64 Jacobian we are will
 
 
 def straightforward_ntk(p, X):
-    """The baseline of issue 5: full Grams of all L steps, no symmetry, no chunking."""
+    """The baseline: full Grams of all L steps, no symmetry, no chunking."""
     n, L, _ = X.shape
     fw = forward(p, X)
     D = backward_deltas(p, fw).reshape(n * L, p.m)

@@ -1,4 +1,4 @@
-"""The machine's measured peak, and every kernel's share of it (issue 12).
+"""The machine's measured peak, and every kernel's share of it.
 
 In one process: the float64 and float32 matmul peak (an s x s matmul, best of N, s = 4096 by default)
 and the copy bandwidth (a large array and a cache-sized one), measured before and after the kernels;

@@ -1,4 +1,4 @@
-"""float32 networks against float64 over the quick grid: the errors a claim would inherit (issue 12).
+"""float32 networks against float64 over the quick grid: the errors a claim would inherit.
 
 For every cell (m, L, regime) and seed, the same network is built twice from the same seed
 (init_params draws in float64; the float32 network holds the same numbers rounded to float32) and run

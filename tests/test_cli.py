@@ -131,7 +131,7 @@ def test_a_run_refusing_a_folder_of_another_profile_is_exit_2_and_names_both(tmp
     ({"n": 8, "L": 2, "d": 4}, {"m": 10**9, "L": 2}, "GiB"),
 ])
 def test_reproduce_refuses_examples_too_large_for_the_machine(recipe, cell, needle, toy_env, capsys):
-    # defect 6: n = 10^9 allocated 14.9 GiB, L = 10^7 grew to 6 GB, m = 10^9 asked for 8e18 bytes
+    # refused before allocating: n = 10^9 would take 14.9 GiB, L = 10^7 6 GB, m = 10^9 8e18 bytes
     code = main(["reproduce", "TOY-HOLDS", "--recipe", json.dumps({"x": 1, "seed": 0, **recipe}),
                  "--cell", json.dumps(cell)])
     assert code == 3
@@ -143,7 +143,7 @@ def test_reproduce_refuses_examples_too_large_for_the_machine(recipe, cell, need
     ('{"n": 8, "L": 2, "regime": "bogus"}', "regime must be one of"),
 ])
 def test_reproduce_rejects_cells_the_claim_does_not_have(cell, needle, capsys):
-    # defect 6: `reproduce NTK-PD` with cell {} or a bogus regime was accepted and printed "passes"
+    # `reproduce NTK-PD` with cell {} or a bogus regime must be refused, not print "passes"
     recipe = json.dumps({"n": 4, "L": 2, "d": 2, "regime": "unit", "directions": "sphere",
                          "target": {"family": "random", "seed": 0}, "separation_floor": 0.0, "data_seed": 0,
                          "init_seed": 0, "vocab": 8})
@@ -159,7 +159,7 @@ def test_an_unwritable_output_is_exit_3_naming_the_path(tmp_path, toy_env, capsy
 
 
 def test_a_full_disk_is_exit_3_naming_the_path(tmp_path, toy_env, capsys, monkeypatch):
-    # defect 7: a full disk exited 2 (bad input) without naming the path
+    # a full disk is an I/O failure (3) naming the path, not bad input (2)
     from claims import schema
 
     real = schema.atomic_write_bytes
@@ -175,7 +175,7 @@ def test_a_full_disk_is_exit_3_naming_the_path(tmp_path, toy_env, capsys, monkey
 
 
 def test_a_report_that_fails_to_build_is_a_nonzero_exit(tmp_path, toy_env, capsys, monkeypatch):
-    # defect 7: a report that failed to build (disk full after the records) exited 0
+    # a report that fails to build (disk full after the records) must not exit 0
     from claims import schema
 
     real = schema.atomic_write_bytes

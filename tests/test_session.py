@@ -1,6 +1,6 @@
 """One run's results folder (claims/session.py): resume, conflicts, invalid and foreign records, the
 output lock, pruning of the run's own stale records only, and ``_run.json`` counting what is on disk.
-Each test reproduces a defect of issue 11 on the old behaviour."""
+Each test guards one way a folder could lose or mix records."""
 
 import json
 import os
@@ -34,7 +34,7 @@ def test_resume_skips_finished_cells_and_fresh_reruns_them(tmp_path):
 
 
 def test_another_profile_in_the_folder_is_refused_and_kept(tmp_path):
-    # defect 1: a smoke run into a quick output deleted the quick records without a word
+    # a smoke run into a quick output must not delete the quick records without a word
     _run(tmp_path, profile="quick")
     before = sorted(p.name for p in (tmp_path / "results" / "TOY-HOLDS").glob("*.json"))
     with pytest.raises(RunConflict) as exc:
@@ -69,8 +69,8 @@ def test_pruning_touches_only_the_runs_own_claims(tmp_path):
 
 
 def test_invalid_and_foreign_records_are_named_not_counted_and_not_lost(tmp_path):
-    # defect 4: schema 99 counted as holds, an unknown claim got a section, a bogus verdict was
-    # "finished", a copy of an FWD-like record under another claim was counted twice
+    # schema 99 must not count as holds, nor an unknown claim get a section, nor a bogus verdict be
+    # "finished", nor a copy of an FWD-like record under another claim count twice
     _run(tmp_path)
     res = tmp_path / "results"
     good = json.loads(record_path(res, "TOY-HOLDS", "L=2__m=64").read_text())
@@ -103,7 +103,7 @@ def _hold_lock(path: Path) -> subprocess.Popen:
 
 
 def test_a_second_run_into_the_same_folder_exits_naming_the_holder(tmp_path):
-    # defect 5: two runs into one folder computed every cell twice
+    # two runs into one folder must not compute every cell twice
     holder = _hold_lock(tmp_path)
     try:
         with pytest.raises(FolderBusy) as exc:
@@ -118,7 +118,7 @@ def test_a_second_run_into_the_same_folder_exits_naming_the_holder(tmp_path):
 
 
 def test_start_up_clean_up_spares_another_live_writers_temp_file(tmp_path):
-    # defect 5: one run's start-up clean-up deleted the other's in-flight temp file
+    # one run's start-up clean-up must not delete the other's in-flight temp file
     (tmp_path / "results" / "TOY-HOLDS").mkdir(parents=True)
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
@@ -143,7 +143,7 @@ def test_run_meta_counts_exactly_the_records_on_disk(tmp_path):
 
 
 def test_a_failed_record_write_is_the_error_reported(tmp_path, monkeypatch):
-    # defect 7: the record write error was replaced by the later failure to write _run.json
+    # the record write error must not be masked by the later failure to write _run.json
     from claims import schema
     from claims.schema import WriteError
 

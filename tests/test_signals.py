@@ -1,4 +1,4 @@
-"""Interrupts with real subprocesses and real signals (issue 11, defects 2 and 3): SIGINT / SIGTERM with
+"""Interrupts with real subprocesses and real signals: SIGINT / SIGTERM with
 two workers stop everything within seconds and keep every finished record; kill -9 of the parent
 leaves no orphan worker; an interrupted ``pytest claims`` session deletes nothing."""
 
@@ -76,7 +76,7 @@ def test_signal_with_two_workers_stops_everything_promptly(tmp_path, sig, code):
     stdout, stderr = proc.communicate(timeout=30)
     took = time.monotonic() - t0
     assert proc.returncode == code, stderr
-    assert took < 5.0, f"exit took {took:.1f} s"  # previously 41 s
+    assert took < 5.0, f"exit took {took:.1f} s"
     assert "Traceback" not in stderr and f"interrupted by signal {int(sig)}" in stdout
     deadline = time.monotonic() + 5
     while _alive(workers) and time.monotonic() < deadline:
@@ -136,7 +136,7 @@ def test_kill_9_with_one_worker_resumes_to_the_records_of_a_clean_run(tmp_path):
 
 
 def test_an_interrupted_pytest_session_deletes_nothing(tmp_path):
-    # defect 3: an interrupted `pytest claims` session deleted the previous complete results
+    # an interrupted `pytest claims` session must not delete the previous complete results
     out = tmp_path / "pt"
     base = [sys.executable, "-m", "pytest", "claims/test_claims.py", "-q", "-p", "no:cacheprovider",
             "--claims-out", str(out)]
