@@ -209,7 +209,7 @@ def _cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from claims.profiles import get_profile
     from claims.registry import resolve_registry, select_claims
     from claims.scheduling import parse_shard
-    from claims.session import run_profile
+    from claims.runner import run_profile
 
     registry = resolve_registry(args.registry)  # first: a catalogue may register its own profiles
     profile = get_profile(args.profile)
@@ -264,7 +264,7 @@ def _cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def _cmd_report(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from claims.merge import merged_view
-    from claims.schema import results_dir_of
+    from claims.store import results_dir_of
 
     view = merged_view(args.results, allow_mixed=args.allow_mixed, registry=args.registry)
     for path, reason in view.invalid:
@@ -324,8 +324,7 @@ def _cmd_audit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     """Entry point; returns the exit code (see the module docstring)."""
-    from claims.schema import WriteError
-    from claims.session import FolderBusy
+    from claims.store import FolderBusy, WriteError
 
     out = stdout or sys.stdout
     err = stderr or sys.stderr

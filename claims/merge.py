@@ -15,16 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from claims.schema import (
-    SCHEMA,
-    LoadedResults,
-    count_verdicts,
-    load_results,
-    order_claims,
-    results_dir_of,
-    write_record,
-    write_run_meta,
-)
+from claims.schema import SCHEMA, count_verdicts, order_claims
+from claims.store import LoadedResults, ResultsFolder, load_results, per_claim_summary, results_dir_of
 
 __all__ = ["ResultView", "known_claim_ids", "merged_view", "merge_folders"]
 
@@ -127,11 +119,7 @@ def _merged_meta(runs: list[dict], records: list[dict], order: list[str], roots:
         shards.append({"folder": str(root), "shard": run.get("shard"), "wall_s": run.get("wall_s"),
                        "cells_on_disk": run.get("cells_on_disk"), "complete": run.get("complete"),
                        "interrupted": run.get("interrupted"), "executor": run.get("executor")})
-    per_claim: dict[str, dict] = {}
-    for cid in order:
-        recs = [r for r in records if r["claim"] == cid]
-        per_claim[cid] = {"cells": len(recs), "seconds": sum(float(r.get("duration_s") or 0) for r in recs),
-                          "verdicts": count_verdicts(recs)}
+    per_claim = per_claim_summary(records, order)
     shard_ids = sorted({tuple(run["shard"]) for run in runs if run.get("shard")})
     n_shards = {n for _, n in shard_ids}
     covered = len(n_shards) == 1 and {i for i, _ in shard_ids} == set(range(1, next(iter(n_shards)) + 1))
@@ -163,13 +151,14 @@ def _merged_meta(runs: list[dict], records: list[dict], order: list[str], roots:
 
 def merge_folders(dirs: Iterable[str | os.PathLike], out: str | os.PathLike, *, allow_mixed: bool = False,
                   registry: str | None = None) -> tuple[Path, ResultView]:
-    """Write the merged view of ``dirs`` as ``out/results`` (refuses a non-empty target); returns the
-    results folder and the view."""
+    """Write the merged view of ``dirs`` as ``out/results`` under the folder's lock (refuses a non-empty
+    target); returns the results folder and the view."""
     view = merged_view(dirs, allow_mixed=allow_mixed, registry=registry)
-    target = Path(out) / "results"
-    if target.exists() and any(p for p in target.iterdir() if not p.name.startswith(".")):
-        raise ValueError(f"--out {out!r} already holds results; merge into an empty folder")
-    for r in view.records:
-        write_record(target, r)
-    write_run_meta(target, view.run)
-    return target, view
+    with ResultsFolder(out) as folder:
+        folder.acquire("rnnclaims merge")
+        if any(p for p in folder.path.iterdir() if not p.name.startswith(".")):
+            raise ValueError(f"--out {out!r} already holds results; merge into an empty folder")
+        for r in view.records:
+            folder.write(r)
+        folder.write_meta(view.run)
+    return folder.path, view

@@ -1,5 +1,8 @@
 """The claim registry: which claims exist, in which order, and how to find one by id.
 
+Order is registration order: a catalogue orders its own claims by registering them in that order, and
+joined catalogues follow each other (the built-in one first, then the entry points, sorted by value).
+
 Each built-in catalogue module (``claims/catalogue/<name>.py``) builds one :class:`claims.base.Claim` and
 calls :func:`register`. Other packages bring their own :class:`Registry` and announce it through the
 entry-point group ``rnn_claims.catalogues`` (value ``"package.module:NAME"``), or a user names it with
@@ -27,10 +30,8 @@ from importlib import metadata
 from typing import Any, Callable, Iterable
 
 from claims.base import Claim
-from claims.schema import CATALOGUE_ORDER
 
 __all__ = [
-    "CATALOGUE_ORDER",
     "DEFAULT_SPEC",
     "BUILTIN_SPEC",
     "ENTRY_POINT_GROUP",
@@ -79,11 +80,8 @@ class Registry:
         return claim
 
     def claims(self) -> list[Claim]:
-        """All claims: the SPEC's catalogue order first, then the others in registration order."""
-        rank = {cid: i for i, cid in enumerate(CATALOGUE_ORDER)}
-        items = list(self._claims.values())
-        order = {c.id: i for i, c in enumerate(items)}
-        return sorted(items, key=lambda c: (rank.get(c.id, len(rank)), order[c.id]))
+        """All claims in registration order (the order the catalogue registered them in)."""
+        return list(self._claims.values())
 
     def ids(self) -> list[str]:
         return [c.id for c in self.claims()]
@@ -185,7 +183,7 @@ def resolve_registry(spec: str | Registry | None = None) -> Registry:
 
 
 def all_claims(registry: str | Registry | None = None) -> list[Claim]:
-    """All claims of the registry (default: the catalogue), in catalogue order."""
+    """All claims of the registry (default: the catalogue), in registration order."""
     return resolve_registry(registry).claims()
 
 
@@ -198,7 +196,7 @@ def select_claims(
     ids: str | Iterable[str | Claim] | None, registry: str | Registry | None = None
 ) -> list[Claim]:
     """Claims named by ``ids`` ("A,B", a list of ids or Claim objects, or None for all), deduplicated,
-    in catalogue order. Unknown ids raise ``ValueError`` listing the known ids."""
+    in registration order. Unknown ids raise ``ValueError`` listing the known ids."""
     reg = resolve_registry(registry)
     if ids is None:
         return reg.claims()

@@ -18,24 +18,8 @@ import json
 
 import pytest
 
-from claims.pytest_plugin import RECORD_PROPERTY, claims_options
+from claims.pytest_plugin import RECORD_PROPERTY, cell_test_id, claims_options
 from claims.schema import cell_key, json_safe
-
-
-def _cell_id(claim_id: str, cell: dict) -> str:
-    parts = []
-    for name in sorted(cell):
-        if name == "control":
-            if cell[name]:
-                parts.append("control")
-            continue
-        value = cell[name]
-        if isinstance(value, (list, tuple)):
-            value = "-".join(str(v) for v in value)
-        elif isinstance(value, float):
-            value = f"{value:g}"
-        parts.append(f"{name}={value}")
-    return "-".join([claim_id, *parts])
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -55,7 +39,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if problem is not None:
         metafunc.parametrize("claim_cell", [(None, problem)], ids=["no-claims"])
         return
-    metafunc.parametrize("claim_cell", params, ids=[_cell_id(cid, cell) for cid, cell in params])
+    metafunc.parametrize("claim_cell", params, ids=[cell_test_id(cid, cell) for cid, cell in params])
 
 
 def test_cell(claim_cell, device, request: pytest.FixtureRequest) -> None:

@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from claims.fits import LineFit, fmt_pm, loglog_slope
-from claims.schema import CATALOGUE_ORDER, count_verdicts, disagreements, order_claims
+from claims.schema import count_verdicts, disagreements, order_claims
 
 __all__ = [
     "num",
@@ -117,9 +117,13 @@ def normalize_record(rec: dict) -> dict:
 
 
 def claim_order(ids: Iterable[str], run: dict | None = None) -> list[str]:
-    """Claim ids in report order: the run's ``claims`` list, else the catalogue order
-    (:func:`claims.schema.order_claims`); ids in neither follow, sorted."""
-    order = (run or {}).get("claims") or CATALOGUE_ORDER
+    """Claim ids in report order: the run's ``claims`` list, else the registry's (registration) order
+    when the registry imports (:func:`claims.merge.known_claim_ids`); ids in neither follow, sorted."""
+    order = (run or {}).get("claims")
+    if not order:
+        from claims.merge import known_claim_ids
+
+        order = known_claim_ids() or ()
     return order_claims(ids, order)
 
 

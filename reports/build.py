@@ -7,8 +7,8 @@ with their reason and never counted. ``compare_dir`` adds the comparison with a 
 first); ``audit`` (a dict, or the path of the ``audit.json`` that ``rnnclaims audit`` writes) adds the kill
 matrix of seeded faults. Writes ``out_dir/results.json`` (every stored record, the run metadata, the
 files that could not be read and the audit, in one bundle) and ``out_dir/index.html`` with the one
-atomic writer (:func:`claims.schema.atomic_write_text`; a failure raises
-:class:`claims.schema.WriteError` naming the path), after removing temporary files that killed builds
+atomic writer (:func:`claims.store.atomic_write_text`; a failure raises
+:class:`claims.store.WriteError` naming the path), after removing temporary files that killed builds
 left behind; returns the path of ``index.html``.
 
 The page has no external references: CSS and a small check script are inline, figures are inline SVG;
@@ -30,16 +30,8 @@ from typing import Any
 import jinja2
 
 from claims.merge import ResultView
-from claims.schema import (
-    SCHEMA,
-    VERDICTS,
-    WriteError,
-    atomic_write_json,
-    atomic_write_text,
-    order_claims,
-    read_json,
-    remove_stale_temps,
-)
+from claims.schema import SCHEMA, VERDICTS, order_claims
+from claims.store import WriteError, atomic_write_json, atomic_write_text, read_json, remove_stale_temps
 from claims import verdict as _verdict
 from claims.verdict import TestPlan
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from claims.cli import main
-from claims.schema import load_results
+from claims.store import load_results
 
 ROOT = Path(__file__).resolve().parents[1]
 TOY_ENV = {"RNNCLAIMS_REGISTRY": "tests.toy_claims:TOY", "PYTHONPATH": str(ROOT)}
@@ -160,32 +160,32 @@ def test_an_unwritable_output_is_exit_3_naming_the_path(tmp_path, toy_env, capsy
 
 def test_a_full_disk_is_exit_3_naming_the_path(tmp_path, toy_env, capsys, monkeypatch):
     # a full disk is an I/O failure (3) naming the path, not bad input (2)
-    from claims import schema
+    from claims import store
 
-    real = schema.atomic_write_bytes
+    real = store.atomic_write_bytes
 
     def full(path, data):
         if "TOY-HOLDS" in str(path) and path.name.startswith("L=4"):
-            raise schema.WriteError(28, f"cannot write {path}: No space left on device")
+            raise store.WriteError(28, f"cannot write {path}: No space left on device")
         return real(path, data)
 
-    monkeypatch.setattr(schema, "atomic_write_bytes", full)
+    monkeypatch.setattr(store, "atomic_write_bytes", full)
     assert main(["run", "--profile", "smoke", "--out", str(tmp_path / "o"), "--claims", "TOY-HOLDS"]) == 3
     _one_error_line(capsys, "No space left on device")
 
 
 def test_a_report_that_fails_to_build_is_a_nonzero_exit(tmp_path, toy_env, capsys, monkeypatch):
     # a report that fails to build (disk full after the records) must not exit 0
-    from claims import schema
+    from claims import store
 
-    real = schema.atomic_write_bytes
+    real = store.atomic_write_bytes
 
     def full(path, data):
         if path.suffix == ".html":
-            raise schema.WriteError(28, f"cannot write {path}: No space left on device")
+            raise store.WriteError(28, f"cannot write {path}: No space left on device")
         return real(path, data)
 
-    monkeypatch.setattr(schema, "atomic_write_bytes", full)
+    monkeypatch.setattr(store, "atomic_write_bytes", full)
     assert main(["run", "--profile", "smoke", "--out", str(tmp_path / "o"), "--claims", "TOY-HOLDS"]) == 3
     captured = capsys.readouterr()
     assert "report not built" in captured.err and "No space left" in captured.err

@@ -13,11 +13,14 @@ import claims.profiles as profiles
 import claims.registry as registry
 from claims.profiles import Profile, get_profile, register_profile
 from claims.registry import resolve_registry, select_claims
-from claims.schema import CATALOGUE_ORDER
 from tests.toy_claims import TOY
 from tests.toy_claims_extra import EXTRA
 
 BOTH = "claims.catalogue,tests.toy_claims:TOY"
+
+#: the SPEC's section 4 order, which the built-in catalogue registers its claims in
+CATALOGUE_ORDER = ("FWD", "BWD", "GRAD", "NTK-ID", "NTK-CONV", "NTK-PD", "NTK-PD-M", "PERT", "LAZY",
+                   "GEN-ADD", "GEN-KRR", "CPLX-ADD", "CPLX-NVAR", "RAND-LABEL")
 
 
 def test_two_catalogues_at_once():
@@ -26,10 +29,20 @@ def test_two_catalogues_at_once():
     assert ids == list(CATALOGUE_ORDER) + TOY.ids()  # the built-in order first, then the toy registry's
     assert reg.get("fwd") is resolve_registry("claims.catalogue").get("FWD")  # the same claim objects
     assert reg.get("TOY-HOLDS") is TOY.get("TOY-HOLDS")
-    assert [c.id for c in select_claims("TOY-FAILS,FWD", reg)] == ["FWD", "TOY-FAILS"]  # catalogue order
+    assert [c.id for c in select_claims("TOY-FAILS,FWD", reg)] == ["FWD", "TOY-FAILS"]  # registration order
     # the spec lets another process rebuild the same set (the join cache is per process)
     assert reg.spec == BOTH
     assert resolve_registry(BOTH) is reg
+
+
+def test_a_catalogue_orders_its_own_claims_by_registering_them():
+    from tests.toy_claims_extra import _toy
+
+    mine = registry.Registry("tests.test_registry:MINE")
+    for cid in ("ZED", "ALPHA", "MID"):
+        mine.register(_toy(cid))
+    assert mine.ids() == ["ZED", "ALPHA", "MID"]  # not sorted, not re-ranked
+    assert [c.id for c in select_claims("MID,ZED", mine)] == ["ZED", "MID"]
 
 
 def test_joined_spec_rebuilds_without_the_cache(monkeypatch):

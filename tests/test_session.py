@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from claims.schema import load_results, record_path
+from claims.store import load_results, record_path
 from claims.session import FolderBusy, ResultsFolder, RunConflict, run_profile
 from tests.toy_claims import TOY
 
@@ -144,10 +144,10 @@ def test_run_meta_counts_exactly_the_records_on_disk(tmp_path):
 
 def test_a_failed_record_write_is_the_error_reported(tmp_path, monkeypatch):
     # the record write error must not be masked by the later failure to write _run.json
-    from claims import schema
-    from claims.schema import WriteError
+    from claims import store
+    from claims.store import WriteError
 
-    real = schema.atomic_write_bytes
+    real = store.atomic_write_bytes
     calls = {"n": 0}
 
     def full_disk(path, data):
@@ -156,10 +156,10 @@ def test_a_failed_record_write_is_the_error_reported(tmp_path, monkeypatch):
             raise WriteError(28, f"cannot write {path}: No space left on device")
         return real(path, data)
 
-    monkeypatch.setattr(schema, "atomic_write_bytes", full_disk)
+    monkeypatch.setattr(store, "atomic_write_bytes", full_disk)
     with pytest.raises(WriteError, match=r"TOY-HOLDS/.*\.json: No space left"):
         _run(tmp_path)
-    monkeypatch.setattr(schema, "atomic_write_bytes", real)
+    monkeypatch.setattr(store, "atomic_write_bytes", real)
     assert len(load_results(tmp_path).records) == 2  # what was written is kept
     assert _run(tmp_path).resumed == 2
 
