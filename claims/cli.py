@@ -100,10 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", default="auto", help="auto (the record's, else the claim's) or float64")
     _add_registry(p)
 
-    p = sub.add_parser("export", help="tidy cells and series tables (CSV or parquet)")
+    p = sub.add_parser("export", help="tidy cells, series, thresholds and growth tables (CSV or parquet)")
     p.add_argument("results", metavar="RESULTS")
     p.add_argument("--format", default="csv", help="csv or parquet (default csv)")
-    p.add_argument("--out", required=True, help="output folder for cells.* and series.*")
+    p.add_argument("--out", required=True, help="output folder for cells.*, series.*, thresholds.* and growth.*")
 
     p = sub.add_parser("audit", help="seeded faults in the RNN implementation: the kill matrix")
     p.add_argument("--profile", default="smoke", help="profile whose claims judge each fault (default smoke)")

@@ -302,3 +302,102 @@ def synthetic_audit(claims=("FWD", "BWD", "NTK-PD"), *, false_alarm: bool = Fals
             "clean": [{"run": 0, "seed": 0, "false_alarms": alarms, "wall_s": 30.1},
                       {"run": 1, "seed": 1, "false_alarms": [], "wall_s": 29.4}],
             "score": 2 / 3, "matrix": matrix}
+
+
+# ---------------------------------------------------------------------------------------------------
+# threshold cells (record["kind"] == "threshold"): one threshold search per length, the growth of m*(L)
+
+
+def probe(m: int, examples: int, failures: int, inconclusive: int = 0) -> dict:
+    return {"m": m, "examples": examples, "failures": failures, "inconclusive": inconclusive}
+
+
+def threshold_entry(L: int, status: str, m_star: float | None = None, interval: list | None = None, *,
+                    probes: list | None = None, certificate: dict | None = None, monotone_p: float = 0.6,
+                    cost_s: float = 3.0) -> dict:
+    """One length's search in the record format; the certificate defaults to the one its status needs
+    (found: holds at the interval's top, above: fails at m_max, below: holds at m_min)."""
+    probes = probes or []
+    if certificate is None:
+        top = next((p for p in reversed(probes)), {"m": 0, "examples": 0, "failures": 0})
+        verdict = {"found": "holds", "below": "holds", "above": "fails"}.get(status, "inconclusive")
+        certificate = {"m": top["m"], "verdict": verdict, "examples": top["examples"], "failures": top["failures"]}
+    return {"L": L, "status": status, "m_star": m_star, "interval": interval, "certificate": certificate,
+            "examples": sum(p["examples"] for p in probes), "cost_s": cost_s, "monotone_p": monotone_p,
+            "probes": probes}
+
+
+def threshold_cell_record(claim: str, regime: str, entries: list[dict], growth: dict | None, verdict: str, *,
+                          m_min: int = 16, m_max: int = 2048, expect: str | None = "default",
+                          extra: dict | None = None, profile: str = "quick") -> dict:
+    """A threshold cell's record: the usual fields (make_record) plus kind, thresholds and growth; its
+    examples / failures / inconclusive are the sums over the probes."""
+    cell = {"kind": "threshold", "regime": regime, "lengths": [e["L"] for e in entries], "m_min": m_min,
+            "m_max": m_max, **(extra or {})}
+    rec = make_record(claim, cell, verdict, float("nan"), expect=expect, profile=profile,
+                      duration_s=sum(e["cost_s"] for e in entries))
+    probes = [p for e in entries for p in e["probes"]]
+    rec["examples"] = sum(p["examples"] for p in probes)
+    rec["failures"] = sum(p["failures"] for p in probes)
+    rec["inconclusive"] = sum(p["inconclusive"] for p in probes)
+    rec["failure_rate_ci"] = list(clopper_pearson(rec["failures"], rec["examples"] - rec["inconclusive"], PLAN.alpha))
+    rec.update(kind="threshold", thresholds=entries, growth=growth)
+    return rec
+
+
+def growth_fit(law, exponent, ci, evidence_ratio, *, bound=3.0, points=4, censored=0, rate=None, rate_ci=None,
+               note="") -> dict:
+    return {"law": law, "exponent": exponent, "exponent_ci": ci, "rate": rate, "rate_ci": rate_ci,
+            "evidence_ratio": evidence_ratio, "bound": bound, "points": points, "censored": censored, "note": note}
+
+
+def synthetic_thresholds(profile: str = "quick") -> list[dict]:
+    """Threshold cells with known answers, every status present: FWD unit (asserted, holds: below at
+    L = 2, found 95 [80, 113], 380 [320, 452], 1500 [1260, 1780] at L = 4, 8, 16; power law a = 2.0
+    [1.7, 2.3] under the bound 3), FWD normalized (a finding: found, found, inconclusive, above),
+    BWD unit (a finding: found, non-monotone, found; exponential preferred) and a FWD control
+    (W variance 4/m: found at L = 2, above at L = 4 and 8; no fit)."""
+    fwd_unit = [
+        threshold_entry(2, "below", None, [None, 16], probes=[probe(16, 12, 0)]),
+        threshold_entry(4, "found", 95.0, [80.0, 113.0],
+                        probes=[probe(64, 6, 5), probe(128, 12, 0), probe(90, 10, 1), probe(113, 12, 0)]),
+        threshold_entry(8, "found", 380.0, [320.0, 452.0],
+                        probes=[probe(256, 6, 4), probe(512, 12, 0), probe(362, 10, 1), probe(452, 12, 0)]),
+        threshold_entry(16, "found", 1500.0, [1260.0, 1780.0],
+                        probes=[probe(1024, 6, 5), probe(2048, 12, 0), probe(1448, 10, 2), probe(1780, 12, 0)]),
+    ]
+    fwd_norm = [
+        threshold_entry(2, "found", 40.0, [34.0, 47.0], probes=[probe(16, 6, 5), probe(32, 8, 3), probe(47, 12, 0)]),
+        threshold_entry(4, "found", 110.0, [93.0, 131.0],
+                        probes=[probe(64, 6, 4), probe(128, 12, 0), probe(131, 12, 0)]),
+        threshold_entry(8, "inconclusive", 700.0, [400.0, 1300.0],
+                        probes=[probe(512, 10, 2, 3), probe(1300, 10, 1, 4)]),
+        threshold_entry(16, "above", None, [2048.0, None], probes=[probe(1024, 6, 6), probe(2048, 6, 6)]),
+    ]
+    bwd_unit = [
+        threshold_entry(2, "found", 60.0, [51.0, 71.0], probes=[probe(32, 6, 4), probe(71, 12, 0)]),
+        threshold_entry(4, "non-monotone", None, None, monotone_p=0.004,
+                        probes=[probe(64, 10, 1), probe(256, 10, 6), probe(1024, 10, 1)]),
+        threshold_entry(8, "found", 900.0, [760.0, 1070.0], probes=[probe(512, 6, 5), probe(1070, 12, 0)]),
+    ]
+    ctrl = [
+        threshold_entry(2, "found", 30.0, [25.0, 36.0], probes=[probe(16, 6, 4), probe(36, 12, 0)]),
+        threshold_entry(4, "above", None, [2048.0, None], probes=[probe(2048, 6, 6)]),
+        threshold_entry(8, "above", None, [2048.0, None], probes=[probe(2048, 6, 6)]),
+    ]
+    return [
+        threshold_cell_record("FWD", "unit", fwd_unit, growth_fit("power", 2.0, [1.7, 2.3], 5.1, censored=1),
+                              "holds", expect="holds", profile=profile),
+        threshold_cell_record("FWD", "normalized", fwd_norm,
+                              growth_fit("power", 2.4, [1.5, None], 1.8, censored=1,
+                                         note="the censored points leave the exponent's interval open"),
+                              "inconclusive", expect=None, profile=profile),
+        threshold_cell_record("BWD", "unit", bwd_unit,
+                              growth_fit("exponential", 3.9, [2.0, 5.8], 0.4, points=2, rate=1.34,
+                                         rate_ci=[0.7, 2.0]),
+                              "inconclusive", expect=None, profile=profile),
+        threshold_cell_record("FWD", "unit", ctrl,
+                              growth_fit(None, None, None, None, points=3, censored=2,
+                                         note="1 point(s) with both bounds at distinct x (need 2): no fit"),
+                              "fails", extra={"control": True, "w_var": 4.0}, profile=profile),
+    ]

@@ -17,7 +17,17 @@ import pytest
 
 pd = pytest.importorskip("pandas")
 
-from claims.export import cells_rows, export, load_frame, series_rows  # noqa: E402
+from claims.export import (  # noqa: E402
+    GROWTH_COLUMNS,
+    THRESHOLD_COLUMNS,
+    THRESHOLD_STATUSES,
+    cells_rows,
+    export,
+    growth_rows,
+    load_frame,
+    series_rows,
+    threshold_rows,
+)
 from claims.schema import load_results  # noqa: E402
 from claims.session import run_profile  # noqa: E402
 
@@ -82,9 +92,12 @@ def test_cli_export_round_trips_every_scalar_field(results, tmp_path, fmt):
     out, err = io.StringIO(), io.StringIO()
     code = main(["export", str(folder), "--format", fmt, "--out", str(tmp_path / "t")], stdout=out, stderr=err)
     assert code == 0, err.getvalue()
-    assert out.getvalue().splitlines() == [f"wrote {tmp_path / 't' / f'cells.{fmt}'}",
-                                           f"wrote {tmp_path / 't' / f'series.{fmt}'}"]
+    assert out.getvalue().splitlines() == [f"wrote {tmp_path / 't' / f'{name}.{fmt}'}"
+                                           for name in ("cells", "series", "thresholds", "growth")]
     read = pd.read_csv if fmt == "csv" else pd.read_parquet
+    for name, columns in (("thresholds", THRESHOLD_COLUMNS), ("growth", GROWTH_COLUMNS)):
+        empty = read(tmp_path / "t" / f"{name}.{fmt}")  # no threshold cells in the toy run: a header only
+        assert list(empty.columns) == list(columns) and len(empty) == 0
     cells = read(tmp_path / "t" / f"cells.{fmt}")
     _check_round_trip(cells, records, csv=fmt == "csv")
     series = read(tmp_path / "t" / f"series.{fmt}")
@@ -187,3 +200,84 @@ def test_bad_format_and_empty_folder(results, tmp_path):
         export(tmp_path / "empty", tmp_path / "t")
     with pytest.raises(ValueError, match="table must be"):
         load_frame(folder, "rows")
+
+
+try:
+    from tests.fixtures_records import synthetic_thresholds, write_results
+except ImportError:  # tests/ not a package on sys.path
+    from fixtures_records import synthetic_thresholds, write_results
+
+
+@pytest.fixture(scope="module")
+def threshold_results(tmp_path_factory):
+    recs = synthetic_thresholds()
+    return write_results(tmp_path_factory.mktemp("thr") / "results", recs), recs
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_thresholds_table_one_row_per_cell_and_length(threshold_results, tmp_path, fmt):
+    if fmt == "parquet":
+        pytest.importorskip("pyarrow")
+    folder, recs = threshold_results
+    export(folder, tmp_path / "t", fmt=fmt)
+    read = pd.read_csv if fmt == "csv" else pd.read_parquet
+    table = read(tmp_path / "t" / f"thresholds.{fmt}")
+    assert list(table.columns) == list(THRESHOLD_COLUMNS)
+    expected = [(r["cell_key"], t["L"]) for r in recs for t in r["thresholds"]]
+    assert sorted(zip(table["cell_key"], table["L"])) == sorted(expected) and len(table) == 14
+    assert set(table["status"]) == set(THRESHOLD_STATUSES)
+    rows = {(row["cell_key"], row["L"]): row for row in table.to_dict("records")}
+    unit = next(r for r in recs if r["params"]["regime"] == "unit" and r["claim"] == "FWD" and not r["control"])
+    found = rows[(unit["cell_key"], 8)]
+    assert (found["status"], found["m_star"], found["lo"], found["hi"]) == ("found", 380.0, 320.0, 452.0)
+    assert found["ratio"] == pytest.approx(452 / 320)
+    assert (found["certificate_m"], found["certificate_verdict"], found["certificate_examples"],
+            found["certificate_failures"]) == (452, "holds", 12, 0)
+    assert (found["examples"], found["n_probes"], found["expect"], found["regime"]) == (40, 4, "holds", "unit")
+    assert (found["m_min"], found["m_max"]) == (16, 2048)
+    assert json.loads(found["probes"])[0] == {"m": 256, "examples": 6, "failures": 4, "inconclusive": 0}
+    below = rows[(unit["cell_key"], 2)]
+    assert below["status"] == "below" and _missing(below["lo"]) and below["hi"] == 16 and _missing(below["m_star"])
+    norm = next(r for r in recs if r["params"]["regime"] == "normalized")
+    above = rows[(norm["cell_key"], 16)]
+    assert above["status"] == "above" and above["lo"] == 2048 and _missing(above["hi"]) and _missing(above["ratio"])
+    assert above["certificate_verdict"] == "fails"
+    bwd = next(r for r in recs if r["claim"] == "BWD")
+    nonmono = rows[(bwd["cell_key"], 4)]
+    assert nonmono["status"] == "non-monotone" and nonmono["monotone_p"] == 0.004 and _missing(nonmono["lo"])
+    cells = read(tmp_path / "t" / f"cells.{fmt}")
+    assert len(cells) == len(recs) and set(cells["kind"]) == {"threshold"}
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_growth_table_one_row_per_cell(threshold_results, tmp_path, fmt):
+    if fmt == "parquet":
+        pytest.importorskip("pyarrow")
+    folder, recs = threshold_results
+    export(folder, tmp_path / "t", fmt=fmt)
+    read = pd.read_csv if fmt == "csv" else pd.read_parquet
+    table = read(tmp_path / "t" / f"growth.{fmt}")
+    assert list(table.columns) == list(GROWTH_COLUMNS) and len(table) == len(recs) == 4
+    rows = {row["cell_key"]: row for row in table.to_dict("records")}
+    unit = next(r for r in recs if r["params"]["regime"] == "unit" and r["claim"] == "FWD" and not r["control"])
+    g = rows[unit["cell_key"]]
+    assert (g["law"], g["exponent"], g["exponent_lo"], g["exponent_hi"], g["evidence_ratio"], g["bound"],
+            g["points"], g["censored"]) == ("power", 2.0, 1.7, 2.3, 5.1, 3.0, 4, 1)
+    norm = rows[next(r for r in recs if r["params"]["regime"] == "normalized")["cell_key"]]
+    assert norm["exponent_lo"] == 1.5 and _missing(norm["exponent_hi"])  # an open end stays open
+    bwd = rows[next(r for r in recs if r["claim"] == "BWD")["cell_key"]]
+    assert (bwd["law"], bwd["rate"], bwd["rate_lo"], bwd["rate_hi"]) == ("exponential", 1.34, 0.7, 2.0)
+    ctrl = rows[next(r for r in recs if r["control"])["cell_key"]]
+    assert _missing(ctrl["law"]) and _missing(ctrl["exponent"]) and bool(ctrl["control"]) and "no fit" in ctrl["note"]
+    frame = load_frame(folder, "growth")
+    assert len(frame) == 4 and list(frame.columns) == list(GROWTH_COLUMNS)
+
+
+def test_threshold_rows_skip_other_records_and_bad_entries():
+    recs = synthetic_thresholds()
+    plain = dict(recs[0], kind=None)  # not a threshold cell
+    broken = dict(recs[1], thresholds=["not an entry", *recs[1]["thresholds"][:1]], growth="garbage")
+    rows = threshold_rows([plain, broken])
+    assert len(rows) == 1 and rows[0]["L"] == 2 and rows[0]["status"] == "found"
+    (g,) = growth_rows([plain, broken])
+    assert g["law"] is None and g["note"] == "no growth fit stored"
