@@ -44,6 +44,8 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from claims.fits import LineFit, fmt_pm, loglog_slope
+from claims.export import growth_rows, threshold_rows
+from claims.export import is_threshold as _is_threshold
 from claims.schema import count_verdicts, disagreements, order_claims
 
 __all__ = [
@@ -319,6 +321,320 @@ def describe_fit(fit: LineFit | None) -> str:
 
 
 # ----------------------------------------------------------------------------------------------------
+# Threshold cells: m*(L) found by a threshold search, and the growth law of m*(L)
+
+
+@dataclass
+class ThresholdEntry:
+    """One length's threshold search of a threshold cell (a row of :func:`claims.export.threshold_rows`
+    with the cell's record): status found (m* in [lo, hi] inside [m_min, m_max]), above (m* > m_max,
+    certified by the sequential test at m_max ending fails), below (m* <= m_min, the test at m_min ended
+    holds), inconclusive, or non-monotone (the failure rate does not fall with m; nothing is fitted)."""
+
+    claim: str
+    regime: str
+    L: Any
+    status: str
+    m_star: float | None
+    lo: float | None
+    hi: float | None
+    m_min: float | None
+    m_max: float | None
+    certificate: dict
+    examples: Any
+    cost_s: float | None
+    monotone_p: float | None
+    probes: list[dict]
+    record: dict
+
+    @property
+    def asserted(self) -> bool:
+        return self.record.get("expect") == "holds"
+
+    @property
+    def control(self) -> bool:
+        return bool(self.record.get("control"))
+
+    @property
+    def ratio(self) -> float | None:
+        """hi / lo: the resolution of m* (a factor), for a two-sided interval."""
+        return self.hi / self.lo if self.lo and self.hi else None
+
+    @property
+    def label(self) -> str:
+        """"812 [690, 955]" (found), "> 2048" (above), "≤ 16" (below), "≈ 700 [400, 1300]"
+        (inconclusive: the estimate and interval so far), "non-monotone"."""
+        if self.status == "found" and self.m_star is not None:
+            return f"{fmt_width(self.m_star)} {fmt_interval(self.lo, self.hi)}"
+        if self.status == "above":
+            return f"> {fmt_width(self.lo if self.lo is not None else self.m_max)}"
+        if self.status == "below":
+            return f"≤ {fmt_width(self.hi if self.hi is not None else self.m_min)}"
+        if self.status == "non-monotone":
+            return "non-monotone"
+        head = f"≈ {fmt_width(self.m_star)}" if self.m_star is not None else "?"
+        tail = f" {fmt_interval(self.lo, self.hi)}" if self.lo is not None or self.hi is not None else ""
+        return f"{head}{tail}"
+
+    @property
+    def title(self) -> str:
+        """Hover text: the status, the certificate, the examples and the monotonicity check."""
+        c = self.certificate
+        lines = [f"{self.claim} {self.regime} L = {_fmt(self.L)}: {self.status}, m* {self.label}"]
+        if c:
+            lines.append(f"certificate: sequential test at m = {_fmt(c.get('m'))} {c.get('verdict')} "
+                         f"({c.get('failures')} of {c.get('examples')} examples failed)")
+        ratio = self.ratio
+        if ratio:
+            lines.append(f"interval spans a factor {ratio:.3g}")
+        lines.append(f"{self.examples} examples at {len(self.probes)} width{'s' if len(self.probes) != 1 else ''}"
+                     + (f", {self.cost_s:.3g} s" if self.cost_s is not None else ""))
+        if self.monotone_p is not None:
+            lines.append(f"monotonicity check p = {self.monotone_p:.3g}")
+        lines.append("asserted (must hold)" if self.asserted else
+                     "negative control (must fail)" if self.control else "finding (not asserted)")
+        return "\n".join(lines)
+
+
+def fmt_width(x: Any) -> str:
+    """A width as the report writes it: an integer from 10 on, three digits below."""
+    v = num(x)
+    if not math.isfinite(v):
+        return "—" if x is None else str(x)
+    return f"{v:.0f}" if abs(v) >= 10 else f"{v:.3g}"
+
+
+def fmt_interval(lo: Any, hi: Any) -> str:
+    """"[690, 955]"; an open end is "—"."""
+    return f"[{fmt_width(lo) if lo is not None else '—'}, {fmt_width(hi) if hi is not None else '—'}]"
+
+
+def is_threshold(rec: dict) -> bool:
+    """A threshold cell's record (``kind`` "threshold" with a ``thresholds`` list)."""
+    return _is_threshold(rec.get("_raw", rec))
+
+
+def threshold_entries(records: Iterable[dict]) -> list[ThresholdEntry]:
+    """Every length of every threshold cell among ``records`` (normalized records), in stored order."""
+    recs = [r for r in records if is_threshold(r)]
+    by_key = {(r["claim"], r["cell_key"]): r for r in recs}
+    out = []
+    for row in threshold_rows([r.get("_raw", r) for r in recs]):
+        out.append(ThresholdEntry(
+            claim=str(row["claim"]), regime=str(row["regime"] if row["regime"] is not None else "all"), L=row["L"],
+            status=str(row["status"]), m_star=row["m_star"], lo=row["lo"], hi=row["hi"], m_min=row["m_min"],
+            m_max=row["m_max"], certificate={k[len("certificate_"):]: row[k] for k in row
+                                             if k.startswith("certificate_") and row[k] is not None},
+            examples=row["examples"], cost_s=row["cost_s"], monotone_p=row["monotone_p"], probes=row["probes"],
+            record=by_key[(row["claim"], row["cell_key"])]))
+    return out
+
+
+def cell_label(rec: dict) -> str:
+    """A threshold cell's row label: its regime, then the parameters beyond the search's own
+    (kind, lengths, m_min, m_max), then "control" for a negative control."""
+    p = rec["params"]
+    rest = {k: v for k, v in p.items() if k not in ("kind", "regime", "lengths", "m_min", "m_max")}
+    label = str(p.get("regime", "all"))
+    if rest:
+        label += " · " + ", ".join(f"{k}={_fmt(v)}" for k, v in sorted(rest.items()))
+    return label + (" · control" if rec["control"] else "")
+
+
+@dataclass
+class MatrixRow:
+    """One threshold cell of the overview matrix: its entries by L."""
+
+    claim: str
+    label: str
+    record: dict
+    entries: dict  # L -> ThresholdEntry
+
+    @property
+    def asserted(self) -> bool:
+        return self.record.get("expect") == "holds"
+
+    @property
+    def control(self) -> bool:
+        return bool(self.record["control"])
+
+
+def threshold_matrix(by_claim: dict[str, list[dict]]) -> tuple[list, list[MatrixRow]]:
+    """(the lengths, ascending; one row per threshold cell, claims in report order, then regime, controls
+    last) for the overview's m*(L) matrix."""
+    rows: list[MatrixRow] = []
+    Ls: set = set()
+    for claim, recs in by_claim.items():
+        cells = sorted((r for r in recs if is_threshold(r)), key=lambda r: (r["control"], cell_label(r)))
+        for r in cells:
+            entries = {e.L: e for e in threshold_entries([r])}
+            Ls.update(entries)
+            rows.append(MatrixRow(claim, cell_label(r), r, entries))
+    return sorted(Ls, key=_sort_key), rows
+
+
+@dataclass
+class GrowthRow:
+    """The stored growth fit of one threshold cell (a row of :func:`claims.export.growth_rows`)."""
+
+    claim: str
+    label: str
+    record: dict
+    law: str | None
+    exponent: float | None
+    exponent_ci: tuple[float | None, float | None]
+    rate: float | None
+    rate_ci: tuple[float | None, float | None]
+    evidence_ratio: float | None
+    bound: float | None
+    points: Any
+    censored: Any
+    note: str
+
+    @property
+    def asserted(self) -> bool:
+        return self.record.get("expect") == "holds"
+
+    @property
+    def below_bound(self) -> bool | None:
+        """True when the exponent's whole 95% interval lies below the declared bound, False when it does
+        not, None without an interval or a bound."""
+        hi = self.exponent_ci[1]
+        if self.bound is None or self.exponent is None:
+            return None
+        if hi is None:
+            return False if self.exponent_ci[0] is not None else None
+        return hi < self.bound
+
+    @property
+    def exponent_text(self) -> str:
+        """"2.00 [1.70, 2.30]" (the 95% interval; an open end "∞")."""
+        if self.exponent is None:
+            return "—"
+        lo, hi = self.exponent_ci
+        if lo is None and hi is None:
+            return f"{self.exponent:.2f} (no interval)"
+        return f"{self.exponent:.2f} [{'−∞' if lo is None else f'{lo:.2f}'}, {'∞' if hi is None else f'{hi:.2f}'}]"
+
+    @property
+    def rate_text(self) -> str:
+        if self.rate is None:
+            return "—"
+        lo, hi = self.rate_ci
+        if lo is None and hi is None:
+            return f"{self.rate:.3g}"
+        return f"{self.rate:.3g} [{'−∞' if lo is None else f'{lo:.3g}'}, {'∞' if hi is None else f'{hi:.3g}'}]"
+
+    @property
+    def evidence_text(self) -> str:
+        """"5.1 (power)": the likelihood ratio power / exponential and the law it favours."""
+        er = self.evidence_ratio
+        if er is None:
+            return "—"
+        favours = "power" if er > 1 else "exponential" if er < 1 else "neither"
+        return f"{er:.3g} ({favours})"
+
+
+def growth_table(by_claim: dict[str, list[dict]]) -> list[GrowthRow]:
+    """One row per threshold cell, in the matrix's order."""
+    out = []
+    for _claim, recs in by_claim.items():
+        cells = sorted((r for r in recs if is_threshold(r)), key=lambda r: (r["control"], cell_label(r)))
+        for r, row in zip(cells, growth_rows([r.get("_raw", r) for r in cells])):
+            out.append(GrowthRow(
+                claim=r["claim"], label=cell_label(r), record=r, law=row["law"], exponent=row["exponent"],
+                exponent_ci=(row["exponent_lo"], row["exponent_hi"]), rate=row["rate"],
+                rate_ci=(row["rate_lo"], row["rate_hi"]), evidence_ratio=row["evidence_ratio"], bound=row["bound"],
+                points=row["points"], censored=row["censored"], note=str(row["note"] or "")))
+    return out
+
+
+def probe_class(p: dict, delta: float, delta_1: float) -> str:
+    """How one probe reads (not a verdict): "holds" when its failure rate among conclusive examples is at
+    most delta, "fails" when at least delta_1, "inconclusive" between them or without a conclusive
+    example."""
+    examples, inconclusive = num(p.get("examples")), num(p.get("inconclusive") or 0)
+    conclusive = examples - inconclusive if math.isfinite(examples) and math.isfinite(inconclusive) else 0
+    if conclusive <= 0:
+        return "inconclusive"
+    rate = num(p.get("failures")) / conclusive
+    if rate <= delta:
+        return "holds"
+    return "fails" if rate >= delta_1 else "inconclusive"
+
+
+@dataclass
+class ProbePanel:
+    """A threshold cell's phase diagram drawn from its probes: rows L, columns factor-2 width bins
+    [2^k, 2^(k+1)); each grid cell lists the probes drawn in it (width, failures / examples), and the
+    bins that meet the 95% interval of m* are outlined."""
+
+    title: str
+    record: dict
+    bins: list  # (lo, hi) per column
+    rows: list  # [{"L", "entry", "cells": [[probe view, ...] per bin], "marked": [bool per bin]}]
+
+
+def probe_panels(records: Iterable[dict]) -> list[ProbePanel]:
+    panels = []
+    for r in sorted((r for r in records if is_threshold(r)), key=lambda r: (r["control"], cell_label(r))):
+        entries = threshold_entries([r])
+        test = r.get("test") or {}
+        delta = num(test.get("delta", r.get("delta")))
+        delta_1 = num(test.get("delta_1"))
+        delta = delta if math.isfinite(delta) else 0.1
+        delta_1 = delta_1 if math.isfinite(delta_1) else 3 * delta
+        widths = [num(p.get("m")) for e in entries for p in e.probes]
+        widths += [w for e in entries for w in (e.lo, e.hi) if w is not None]
+        widths = [w for w in widths if math.isfinite(w) and w > 0]
+        if not widths:
+            panels.append(ProbePanel(cell_label(r), r, [], [{"L": e.L, "entry": e, "cells": [], "marked": []}
+                                                            for e in entries]))
+            continue
+        k0, k1 = math.floor(math.log2(min(widths))), math.floor(math.log2(max(widths)))
+        bins = [(2.0 ** k, 2.0 ** (k + 1)) for k in range(k0, k1 + 1)]
+        rows = []
+        for e in entries:
+            cells: list[list[dict]] = [[] for _ in bins]
+            for p in sorted(e.probes, key=lambda p: num(p.get("m"))):
+                m = num(p.get("m"))
+                if not (math.isfinite(m) and m > 0):
+                    continue
+                i = min(max(math.floor(math.log2(m)) - k0, 0), len(bins) - 1)
+                cells[i].append({"m": p.get("m"), "examples": p.get("examples"), "failures": p.get("failures"),
+                                 "inconclusive": p.get("inconclusive") or 0, "cls": probe_class(p, delta, delta_1)})
+            lo = e.lo if e.lo is not None else (e.m_min if e.status == "below" else None)
+            hi = e.hi if e.hi is not None else (e.m_max if e.status == "above" else None)
+            marked = [lo is not None and hi is not None and b_lo <= hi and lo < b_hi for b_lo, b_hi in bins]
+            rows.append({"L": e.L, "entry": e, "cells": cells, "marked": marked})
+        panels.append(ProbePanel(cell_label(r), r, bins, rows))
+    return panels
+
+
+def threshold_phrase(records: list[dict]) -> list[str]:
+    """Sentence parts for a claim's threshold cells (non-control): per cell, m*(L) by status and the
+    growth law."""
+    parts = []
+    growth = {(g.record["cell_key"]): g for g in growth_table({"_": records})}
+    for r in sorted((r for r in records if is_threshold(r) and not r["control"]), key=cell_label):
+        entries = threshold_entries([r])
+        found = [f"{e.label} at L = {_fmt(e.L)}" for e in entries if e.status in ("found", "below", "above")]
+        txt = f"{cell_label(r)}: m* " + ("; ".join(found) if found else "not located at any length")
+        other = [f"{e.status} at L = {_fmt(e.L)}" for e in entries if e.status in ("inconclusive", "non-monotone")]
+        if other:
+            txt += " (" + ", ".join(other) + ")"
+        g = growth.get(r["cell_key"])
+        if g is not None and g.exponent is not None:
+            txt += (f"; m* ~ L^a with a = {g.exponent_text}"
+                    + (f", {g.law} law preferred (evidence ratio {g.evidence_ratio:.3g})"
+                       if g.law and g.evidence_ratio is not None else "")
+                    + (f", {'below' if g.below_bound else 'not below'} the declared bound {g.bound:g}"
+                       if g.below_bound is not None else ""))
+        parts.append(txt)
+    return parts
+
+
+# ----------------------------------------------------------------------------------------------------
 # Regimes and sentences
 
 
@@ -332,6 +648,16 @@ def regime_status(records: list[dict], regime: str) -> str:
           and r["verdict"] != "skipped"]
     if not rs:
         return "not evaluated"
+    entries = threshold_entries(rs)
+    if entries:
+        counts: dict[str, int] = defaultdict(int)
+        for e in entries:
+            counts[e.status] += 1
+        located = counts["found"] + counts["below"]
+        head = ("m* located at every L" if located == len(entries)
+                else f"m* located at {located} of {len(entries)} lengths")
+        rest = [f"{n} {s}" for s, n in counts.items() if s not in ("found", "below") and n]
+        return head + (f" ({', '.join(rest)})" if rest else "")
     if all(r["verdict"] == "holds" for r in rs):
         return "every cell"
     if has_width_axis(rs):
@@ -372,6 +698,8 @@ def _counts_phrase(counts: dict[str, int]) -> str:
 
 
 def _cell_words(r: dict) -> str:
+    if is_threshold(r):
+        return f"the threshold cell {cell_label(r)}"
     p = {k: v for k, v in r["params"].items() if k not in _NON_GRID}
     ptxt = ", ".join(f"{k} = {_fmt(v)}" for k, v in sorted(p.items()))
     reg = r["params"].get("regime")
@@ -392,6 +720,8 @@ def claim_sentence(records: list[dict]) -> str:
         more = f"; {len(asserted_bad) - 3} more" if len(asserted_bad) > 3 else ""
         parts.append(f"{len(asserted_bad)} asserted cell{'s' if len(asserted_bad) != 1 else ''} "
                      f"{'do' if len(asserted_bad) != 1 else 'does'} not hold ({what}{more})")
+    parts += threshold_phrase(main)
+    main = [r for r in main if not is_threshold(r)]  # the grid's reading below: cells of fixed (m, L)
     regimes = regimes_of(records)
     if main and has_width_axis(main):
         pooled = threshold_widths(main, None)
@@ -510,7 +840,9 @@ class Panel:
 
 
 def phase_panels(records: list[dict]) -> list[Panel]:
-    """Small multiples: one panel per regime (and one per regime for control cells)."""
+    """Small multiples: one panel per regime (and one per regime for control cells). Threshold cells are
+    drawn from their probes instead (:func:`probe_panels`)."""
+    records = [r for r in records if not is_threshold(r)]
     row, col, _extra = grid_axes(records)
     panels = []
     groups: dict[tuple, list[dict]] = defaultdict(list)
@@ -560,6 +892,9 @@ class ClaimSummary:
     regime_status: dict[str, str]
     sentence: str
     controls: list[dict] = field(default_factory=list)
+    threshold_entries: list[ThresholdEntry] = field(default_factory=list)  # threshold cells, every length
+    growth: list[GrowthRow] = field(default_factory=list)  # threshold cells' growth fits
+    probe_panels: list[ProbePanel] = field(default_factory=list)  # threshold cells' phase diagrams
 
     @property
     def not_asserted_by_reason(self) -> list[tuple[str, list[dict]]]:
@@ -595,5 +930,8 @@ def summarize_claim(claim_id: str, records: list[dict]) -> ClaimSummary:
         regime_status={g: regime_status(records, g) for g in regs},
         sentence=claim_sentence(records),
         controls=sorted(ctrl, key=lambda r: r["cell_key"]),
+        threshold_entries=threshold_entries(sorted(records, key=lambda r: (r["control"], cell_label(r)))),
+        growth=growth_table({claim_id: records}),
+        probe_panels=probe_panels(records),
     )
 

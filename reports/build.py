@@ -33,6 +33,7 @@ from claims.merge import ResultView
 from claims.schema import SCHEMA, VERDICTS, order_claims
 from claims.store import WriteError, atomic_write_json, atomic_write_text, read_json, remove_stale_temps
 from claims import verdict as _verdict
+from claims.export import THRESHOLD_STATUSES
 from claims.verdict import TestPlan
 
 from . import analysis as an
@@ -432,6 +433,8 @@ def _env() -> jinja2.Environment:
     env.globals["describe_fit"] = an.describe_fit
     env.globals["cell_title"] = cell_title
     env.globals["test_text"] = test_text
+    env.globals["anchor"] = _anchor
+    env.filters["width"] = an.fmt_width
     return env
 
 
@@ -520,8 +523,11 @@ def build_report(source: str | os.PathLike | ResultView, out_dir: str | os.PathL
         })
 
     all_disagreements = [r for c in claims for r in c["s"].disagreements]
+    matrix_Ls, matrix_rows = an.threshold_matrix(by_claim)
     html = _env().get_template("report.html.j2").render(
         claims=claims, prov=prov, profile=profile, invalid=invalid,
+        matrix_Ls=matrix_Ls, matrix_rows=matrix_rows, growth=an.growth_table(by_claim),
+        threshold_statuses=THRESHOLD_STATUSES,
         results_roots=[{"path": str(r), "link": _relative_link(r, out)} for r in view.roots],
         verdict_rule=_verdict.RULE, registry_problem=registry_problem,
         changes=changes, compare_a=", ".join(str(r) for r in view.roots), compare_b=compare_label,

@@ -37,8 +37,12 @@ from claims.fits import fmt_pm, loglog_slope  # noqa: E402
 from .analysis import (  # noqa: E402
     _num,
     _sort_key,
+    cell_label,
+    growth_table,
     has_width_axis,
+    is_threshold,
     measured_value,
+    threshold_entries,
 )
 
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
@@ -148,8 +152,9 @@ def _rc(fn):
 
 @_rc
 def margin_figure(claim: str, records: list[dict], profile: str) -> Figure:
-    """Worst margin against m (or the claim's main axis) per (L, regime); the pass line at margin 1."""
-    main = [r for r in _main(records) if math.isfinite(r["margin"])]
+    """Worst margin against m (or the claim's main axis) per (L, regime); the pass line at margin 1.
+    Threshold cells are drawn by :func:`threshold_figure` instead."""
+    main = [r for r in _main(records) if math.isfinite(r["margin"]) and not is_threshold(r)]
     if not main:
         raise Missing("no finite margins in non-control cells")
     if has_width_axis(main):
@@ -195,6 +200,114 @@ def margin_figure(claim: str, records: list[dict], profile: str) -> Figure:
                   f"Worst margin over examples (measured / bound; at most 1 passes) against "
                   f"{xkey or 'the cell index'}, one line per length L (colour and marker) and regime "
                   f"(line style), non-control cells. Profile: {profile}.")
+
+
+def law_curve(law: str | None, slope: float | None, found: list, Ls) -> np.ndarray | None:
+    """m*(L) of a growth law at the lengths ``Ls``: c L^slope ("power") or c e^(slope L) ("exponential"),
+    with log c the mean of log m* - slope log L (or - slope L) over the ``found`` entries (the line of that
+    slope through their geometric mean); None without a law, a slope or a found entry."""
+    if law not in ("power", "exponential") or slope is None or not found:
+        return None
+    L = np.array([float(e.L) for e in found])
+    y = np.log([float(e.m_star) for e in found])
+    t, T = (np.log(L), np.log(np.asarray(Ls, dtype=float))) if law == "power" else (L, np.asarray(Ls, dtype=float))
+    c = float(np.mean(y - slope * t))
+    return np.exp(c + slope * T)
+
+
+@_rc
+def threshold_figure(claim: str, records: list[dict], profile: str) -> Figure:
+    """m*(L) of the claim's threshold cells on log-log axes: found lengths as the posterior median with
+    its 95% interval as error bars, censored lengths as arrows from the bound (up from m_max: m* > m_max;
+    down from m_min: m* <= m_min), inconclusive ones hollow with the interval so far, non-monotone ones
+    as crosses at the bottom (never fitted). The stored growth law is drawn through the found points:
+    slope a (power) or rate r (exponential) from the record's fit, the prefactor the geometric mean of
+    m* / L^a (or m* / e^(r L)) over the found lengths; dotted, the declared bound L^bound the same way."""
+    cells = sorted((r for r in records if is_threshold(r) and r["verdict"] not in ("skipped", "error")),
+                   key=lambda r: (r["control"], cell_label(r)))
+    if not cells:
+        raise Missing("no threshold cells")
+    growth = {g.record["cell_key"]: g for g in growth_table({claim: cells})}
+    fig, (ax,) = _new(w=6.4, h=4.2)
+    allL, ally = [], []
+    laws = []
+    for i, r in enumerate(cells):
+        entries = [e for e in threshold_entries([r]) if math.isfinite(_num(e.L)) and _num(e.L) > 0]
+        st = _style(i)
+        label = cell_label(r)
+        first = True
+
+        def lab():
+            nonlocal first
+            out, first = (label if first else None), False
+            return out
+
+        found = [e for e in entries if e.status == "found" and e.m_star is not None]
+        if found:
+            L = [float(e.L) for e in found]
+            y = [e.m_star for e in found]
+            err = [[max(m - (e.lo if e.lo is not None else m), 0.0) for m, e in zip(y, found)],
+                   [max((e.hi if e.hi is not None else m) - m, 0.0) for m, e in zip(y, found)]]
+            ax.errorbar(L, y, yerr=err, ls="none", capsize=3, label=lab(), **st)
+            allL += L
+            ally += [e.lo or e.m_star for e in found] + [e.hi or e.m_star for e in found]
+        for e in entries:
+            L = float(e.L)
+            if e.status == "above":
+                b = e.lo if e.lo is not None else e.m_max
+                if b:
+                    ax.errorbar([L], [b], yerr=[[0.0], [b * 0.6]], lolims=[True], ls="none", capsize=0,
+                                mfc="white", label=lab(), **st)
+                    allL.append(L)
+                    ally += [b, b * 1.6]
+            elif e.status == "below":
+                b = e.hi if e.hi is not None else e.m_min
+                if b:
+                    ax.errorbar([L], [b], yerr=[[b * 0.4], [0.0]], uplims=[True], ls="none", capsize=0,
+                                mfc="white", label=lab(), **st)
+                    allL.append(L)
+                    ally += [b, b * 0.6]
+            elif e.status == "inconclusive" and (e.m_star is not None or e.lo or e.hi):
+                c = e.m_star if e.m_star is not None else math.sqrt((e.lo or e.hi) * (e.hi or e.lo))
+                err = [[max(c - (e.lo or c), 0.0)], [max((e.hi or c) - c, 0.0)]]
+                ax.errorbar([L], [c], yerr=err, ls="none", capsize=3, mfc="white", alpha=0.8, label=lab(), **st)
+                allL.append(L)
+                ally += [c, e.lo or c, e.hi or c]
+        g = growth.get(r["cell_key"])
+        if g is None or not found:
+            continue
+        Ls = np.geomspace(min(float(e.L) for e in entries), max(float(e.L) for e in entries), 40)
+        curve = law_curve(g.law, g.exponent if g.law == "power" else g.rate, found, Ls)
+        if curve is not None:
+            ax.plot(Ls, curve, color=st["color"], lw=1.2, ls="-" if g.law == "power" else "--")
+            laws.append(f"{label}: power a = {g.exponent_text}" if g.law == "power"
+                        else f"{label}: exponential r = {g.rate_text}")
+        bound = law_curve("power", g.bound, found, Ls) if not r["control"] else None
+        if bound is not None:
+            ax.plot(Ls, bound, color=st["color"], lw=0.8, ls=":")
+    nonmono = [(float(e.L), cell_label(e.record)) for r in cells for e in threshold_entries([r])
+               if e.status == "non-monotone" and math.isfinite(_num(e.L)) and _num(e.L) > 0]
+    if not allL and not nonmono:
+        plt.close(fig)
+        raise Missing("no threshold cell located m* or a bound at any length")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log", base=2)
+    if nonmono:
+        bottom = min(ally) / 2 if ally else 1.0
+        ax.plot([L for L, _ in nonmono], [bottom] * len(nonmono), ls="none", marker="x", color="#000000",
+                label="non-monotone (not fitted)")
+    ax.set_xlabel("length L")
+    ax.set_ylabel("threshold width m*(L)")
+    ax.legend(fontsize=7, ncol=2 if len(cells) > 4 else 1)
+    return Figure("threshold", f"{claim}: threshold width m*(L)", to_svg(fig),
+                  "Threshold width m*(L) on log-log axes, one colour and marker per threshold cell: the posterior "
+                  "median with its 95% interval (filled, error bars); arrows from a bound for censored lengths "
+                  "(up from m_max: no width in range works, certified by the sequential test ending fails; down "
+                  "from m_min: the smallest width already holds); hollow: inconclusive, the interval so far; "
+                  "crosses at the bottom: the failure rate does not fall with m (non-monotone, not fitted). "
+                  "Lines: the stored growth law (solid power, dashed exponential; slope or rate from the "
+                  "censored fit, placed through the found points' geometric mean), dotted: the declared "
+                  f"exponent bound. {'; '.join(laws) or 'No growth law stored'}. Profile: {profile}.")
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -604,7 +717,8 @@ def _layer_ratio_figure(claim, records, profile, bounds: tuple) -> Figure:
 # Which figures a claim gets
 
 
-#: The generic figures every claim gets after its own (the phase diagram is a table, not a figure).
+#: The generic figures every claim gets after its own (the phase diagram is a table, not a figure); a
+#: claim with threshold cells gets :func:`threshold_figure` first.
 GENERIC: tuple[Callable, ...] = (margin_figure,)
 
 class FigureSpecError(ValueError):
@@ -649,7 +763,8 @@ def _name(fn: Any) -> str:
 
 def claim_figures(claim: str, records: list[dict], profile: str, claim_obj: Any | None = None
                   ) -> tuple[list[Figure], list[str]]:
-    """The figures of one claim (its own, then the generic ones), plus notes for figures omitted
+    """The figures of one claim (m*(L) of its threshold cells first, then its own, then the generic ones
+    for its other cells), plus notes for figures omitted
     (missing keys, an unresolvable entry, or a plotting error: a broken figure never stops the report)."""
     figs, notes = [], []
     fns: list[Callable] = []
@@ -658,7 +773,10 @@ def claim_figures(claim: str, records: list[dict], profile: str, claim_obj: Any 
             fns.append(resolve_figure(spec))
         except FigureSpecError as exc:
             notes.append(f"figure omitted: {exc}.")
-    for fn in [*fns, *GENERIC]:
+    first = [threshold_figure] if any(is_threshold(r) for r in records) else []
+    # a claim of threshold cells only has no margin grid
+    generic = list(GENERIC) if any(not is_threshold(r) for r in records) else []
+    for fn in [*first, *fns, *generic]:
         label = _name(fn).replace("_figure", "")
         try:
             fig = fn(claim, records, profile)
