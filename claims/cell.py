@@ -30,6 +30,7 @@ from claims.registry import recipe_to_dict
 from claims.sampling import cell_seed, draw_recipes, recipe_json, shrink, simplicity_key
 from claims.schema import SCHEMA, cell_key, json_safe, params_of
 from claims.verdict import SequentialTest, clopper_pearson
+from claims.threshold_cell import evaluate_threshold_cell, is_threshold_cell
 
 __all__ = ["DTYPES", "evaluate_cell", "network_dtype", "base_record", "error_record"]
 
@@ -188,6 +189,10 @@ def evaluate_cell(claim: Claim, cell: dict, profile: Any, *, device: Any, seed: 
             record["message"] = record["reason"] = (
                 f"memory guard: needs about {need / 2**30:.2f} GiB, {have / 2**30:.2f} GiB available on {device}")
             return record
+        if is_threshold_cell(cell):
+            stage = "threshold search"
+            ctx = Context(device=device, profile=profile, dtype=_torch_dtype(net))
+            return evaluate_threshold_cell(claim, cell, profile, record, ctx, seed)
         stage = "strategy"
         plan = claim.plan(profile)
         draw_seed = cell_seed(claim.id, cell, seed)

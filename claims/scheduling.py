@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import re
 from typing import Any, Iterable, Sequence
+from claims.threshold_cell import is_threshold_cell
 
 __all__ = ["parse_shard", "cell_cost", "calibrate", "order_by_cost", "assign_shards"]
 
@@ -41,6 +42,8 @@ def cell_cost(claim: Any, cell: dict, profile: Any, factor: float = 1.0) -> floa
     per_example = float(claim.cost(cell, profile))
     if not math.isfinite(per_example) or per_example < 0:
         per_example = 1.0
+    if is_threshold_cell(cell):  # the claim's estimate covers the whole search
+        return per_example * factor
     plan = claim.plan(profile)
     examples = plan.min_examples_to_fail() if cell.get("control") else plan.min_examples_to_hold()
     return per_example * min(examples, plan.budget) * factor

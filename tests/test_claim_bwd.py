@@ -81,7 +81,8 @@ def test_cells_and_must_hold():
     controls = [c for c in cells if c.get("control")]
     assert controls and all(c["w_var"] == 1.0 and c["L"] >= 4 for c in controls)
     must = [c for c in cells if bwd.CLAIM.must_hold(c, SMOKE)]
-    assert must and all(c["L"] == 2 and c["m"] == SMOKE.max_width and not c.get("control") for c in must)
+    assert must and all(c["kind"] == "threshold" and 8 in c["asserted_lengths"] and not c.get("control")
+                        for c in must)
 
 
 def test_a_backward_pass_without_the_relu_mask_fails_the_must_hold_cell():

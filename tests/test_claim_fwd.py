@@ -99,12 +99,15 @@ def test_cells_controls_and_must_hold():
         cells = fwd.CLAIM.cells(profile)
         main = [c for c in cells if not c.get("control")]
         controls = [c for c in cells if c.get("control")]
-        assert len(main) == len(profile.widths) * len(profile.lengths) * len(profile.regimes)
-        assert {c["regime"] for c in controls} == set(profile.regimes)
+        # one threshold search per regime, asserted at every length (the recurrence acts from L = 2 on)
+        assert [c["kind"] for c in main] == ["threshold"] * len(profile.regimes)
+        assert {c["regime"] for c in main} == {c["regime"] for c in controls} == set(profile.regimes)
         assert all(c["L"] >= 4 and c["w_var"] == 4.0 and c["m"] == profile.max_width for c in controls)
         must = [c for c in cells if fwd.CLAIM.must_hold(c, profile)]
-        assert must and all(c["L"] == 2 and c["m"] == profile.max_width for c in must)
+        assert must == main
+        assert all({2, 4, 8} <= set(c["asserted_lengths"]) == set(c["lengths"]) for c in must)
         assert not any(fwd.CLAIM.must_hold(c, profile) for c in controls)
+    assert all(max(c["asserted_lengths"]) == 16 for c in fwd.CLAIM.cells(QUICK) if not c.get("control"))
 
 
 @settings(max_examples=5, deadline=None, database=None)
@@ -123,8 +126,8 @@ def test_settings_and_cost_per_profile():
     with pytest.raises(ValueError, match="no settings"):
         fwd.CLAIM.settings_for("nope")
     # the cost grows like m^2 (the forward pass and the init dominate at large width)
-    small = fwd.cost({"m": 256, "L": 4, "regime": "unit"}, QUICK)
-    large = fwd.cost({"m": 2048, "L": 4, "regime": "unit"}, QUICK)
+    small = fwd.CLAIM.cost({"m": 256, "L": 4, "regime": "unit"}, QUICK)
+    large = fwd.CLAIM.cost({"m": 2048, "L": 4, "regime": "unit"}, QUICK)
     assert 8 < large / small < 64  # (2048/256)^2 = 64 for the flops; the fixed per-example overhead lowers it
 
 

@@ -92,7 +92,7 @@ def test_cells_and_must_hold():
     controls = [c for c in cells if c.get("control")]
     assert controls and all(c["w_var"] == 4.0 and c["L"] >= 4 for c in controls)
     must = [c for c in cells if grad_claim.CLAIM.must_hold(c, SMOKE)]
-    assert must and all(c["L"] == 2 and c["m"] == SMOKE.max_width for c in must)
+    assert must and all(c["kind"] == "threshold" and 8 in c["asserted_lengths"] for c in must)
 
 
 def test_an_unmasked_last_delta_fails_the_must_hold_cell():

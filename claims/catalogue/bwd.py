@@ -5,9 +5,9 @@ D_l = diag(1[g_l > 0]). At init ||D_L B||^2 / m -> 1/2, and each backward step W
 followed by the mask D_l keeps the second moment, so ||delta_l||^2 / m -> 1/2 for every l. The claim
 bounds r_l(x) = ||delta_l(x)||^2 / m in [1/4, 1] = [1/2 / c, 1/2 c] with c = 2.
 
-Computation. ``rnn_core.forward`` and ``rnn_core.model.backward_deltas_tm`` over the recipe's n
-sequences; the (n, L) ratio matrix; the two-sided rule of :mod:`claims.catalogue._init_common` with
-r_inf = 1/2, c = 2. The control's W ~ N(0, 1/m) halves the second moment per backward step:
+Computation. ``rnn_core.forward`` and ``rnn_core.backward_deltas`` (the one pass) over the recipe's n
+sequences; the (n, L) ratio matrix; the rule, cells and threshold searches of
+:mod:`claims.catalogue._ratio` with r_inf = 1/2, c = 2. The control's W ~ N(0, 1/m) halves the second moment per backward step:
 ||delta_l||^2 / m -> (1/2)^(L - l + 1), whose limit reaches the lower bound 1/4 at l = L - 1 and is
 below it from L = 3 on (the control cells sit at the shortest length >= 4).
 """
@@ -16,81 +16,29 @@ from __future__ import annotations
 
 import torch
 
-from claims.base import Claim, Context, Outcome
-from claims.catalogue import _init_common as common
-from claims.registry import register
+from claims.catalogue._ratio import C_DECLARED, RatioSpec, ratio_claim
 
-__all__ = [
-    "CLAIM",
-    "SETTINGS",
-    "C_DECLARED",
-    "LIMIT",
-    "CONTROL_W_VAR",
-    "backward_ratios",
-    "cells",
-    "strategy",
-    "evaluate",
-    "must_hold",
-    "memory_bytes",
-    "cost",
-]
+__all__ = ["CLAIM", "C_DECLARED", "LIMIT", "CONTROL_W_VAR", "backward_ratios", "evaluate"]
 
-C_DECLARED = 2.0
 LIMIT = 0.5  # lim ||delta_l||^2 / m
 CONTROL_W_VAR = 1.0  # W ~ N(0, 1/m): vanishing backward pass
-
-#: n sequences per example
-SETTINGS: dict[str, dict] = {
-    "smoke": {"n": 6},
-    "quick": {"n": 8},
-    "standard": {"n": 4},
-    "full": {"n": 16},
-}
 
 
 def backward_ratios(p, X: torch.Tensor) -> torch.Tensor:
     """(n, L) matrix of ||delta_l(x_i)||^2 / m for l = 1..L, float64."""
-    from rnn_core.model import backward_deltas_tm, forward
+    from rnn_core.model import backward_deltas, forward
 
     fw = forward(p, X.to(p.dtype))
-    deltas = backward_deltas_tm(p, fw)  # (L, n, m), deltas[l-1] = delta_l
-    return (deltas.to(torch.float64).pow(2).sum(dim=2) / p.m).T
+    deltas = backward_deltas(p, fw)  # (n, L, m), deltas[:, l-1] = delta_l
+    return deltas.to(torch.float64).pow(2).sum(dim=2) / p.m
 
 
-def cells(profile) -> list[dict]:
-    return common.stability_cells(profile, CONTROL_W_VAR)
+def _ratios(p, X: torch.Tensor) -> tuple[torch.Tensor, dict]:
+    return backward_ratios(p, X), {}
 
 
-def strategy(cell: dict, profile):
-    return common.recipes_for(cell, CLAIM.settings_for(profile)["n"])
-
-
-def evaluate(cell: dict, recipe, ctx: Context) -> Outcome:
-    X = common.inputs(recipe, ctx)
-    p = common.network(cell, recipe, ctx)
-    r = backward_ratios(p, X)
-    ok, margin, c_meas, r_min, r_max = common.two_sided(r, LIMIT, C_DECLARED)
-    reason = "" if ok is not False else common.ratio_reason("||delta_l||^2 / m", r_min, r_max, 0.25, 1.0)
-    measured = {"ratio_min": r_min, "ratio_max": r_max, "c": c_meas}
-    return Outcome(ok=ok, margin=margin, measured=measured, series=common.layer_series(r),
-                   constants={"c": c_meas}, reason=reason)
-
-
-def must_hold(cell: dict, profile) -> bool:
-    return common.largest_width_l2(cell, profile)
-
-
-def memory_bytes(cell: dict, profile) -> int:
-    return common.network_memory(int(cell["m"]), CLAIM.settings_for(profile)["n"], int(cell["L"]))
-
-
-def cost(cell: dict, profile) -> float:
-    m, L, n = int(cell["m"]), int(cell["L"]), CLAIM.settings_for(profile)["n"]
-    return common.seconds(common.network_flops(m, n, L, backward=True), draws=m * m)
-
-
-CLAIM = register(
-    Claim(
+CLAIM = ratio_claim(
+    RatioSpec(
         id="BWD",
         title="Backward stability at initialization",
         operationalizes="backward stability at init: the backward deltas neither vanish nor explode",
@@ -100,20 +48,14 @@ CLAIM = register(
         "(measured constant c = max(2 ratio_max, 1 / (2 ratio_min)) <= 2); margin c / 2",
         negative_control="W ~ N(0, 1/m) (vanishing): ||delta_l||^2 / m -> (1/2)^(L-l+1), below 1/4 from "
         "L = 3 on (at the bound at L = 2); run at the largest width and the shortest length >= 4",
-        expected="holds at the profile's largest width for L = 2 (must hold); the deltas are products of "
-        "L - l random factors, so small widths and long lengths fail (findings)",
-        axes=("m", "L", "regime"),
-        declared={"c": C_DECLARED},
-        delta=0.1,
-        cells=cells,
-        strategy=strategy,
-        evaluate=evaluate,
-        must_hold=must_hold,
-        memory_bytes=memory_bytes,
-        cost=cost,
-        settings=SETTINGS,
+        expected="the threshold width m*(L) exists inside the width range at every asserted length (smoke L = 2, 4, 8; "
+        "quick up to 16) and grows at most like L^3 (must hold); standard's longer lengths are findings",
+        label="||delta_l||^2 / m",
+        limit=LIMIT,
+        control_w_var=CONTROL_W_VAR,
+        ratios=_ratios,
+        flops=lambda m, n, L: 4.0 * n * L * m * m,
         figures=("reports.figures:backward_layers_figure",),
-        precision=common.RATIO_PRECISION,
-        max_shrink=4,  # failing cells are findings at small width / long length: a few shrink steps suffice
     )
 )
+evaluate = CLAIM.evaluate

@@ -11,7 +11,8 @@ Computation. The m x m gradient is never formed: ||grad_W f(x)||_F^2 = sum_{l, l
 <h_{l-1}, h_{l'-1}> = m H_m(x, x), from the two (L-1) x (L-1) Gram matrices of the deltas and of the
 previous hidden states (l = 2..L; the l = 1 term vanishes as h_0 = 0), elementwise product, full sum.
 The cross-time terms l != l' are included; ``cross_frac`` reports their largest share over the batch.
-H_inf(x, x) is the closed form (``rnn_core.infinite_ntk_diag``). Two-sided rule with r_inf = 1, c = 2.
+H_inf(x, x) is the closed form (``rnn_core.infinite_ntk_diag``). The rule, cells and threshold searches of
+:mod:`claims.catalogue._ratio` with r_inf = 1, c = 2.
 At L = 2, ||grad||^2 = ||delta_2||^2 ||h_1||^2 does not involve W's scale, so the W ~ N(0, 4/m) control
 sits at the shortest length >= 4, where the ratio grows like 2^L.
 """
@@ -22,36 +23,12 @@ import math
 
 import torch
 
-from claims.base import Claim, Context, Outcome, finite_or_nan
-from claims.catalogue import _init_common as common
-from claims.registry import register
+from claims.catalogue._ratio import C_DECLARED, RatioSpec, ratio_claim
 from rnn_core.numerics import guarded_ratio
 
-__all__ = [
-    "CLAIM",
-    "SETTINGS",
-    "C_DECLARED",
-    "CONTROL_W_VAR",
-    "grad_sq_norms",
-    "gradient_ratios",
-    "cells",
-    "strategy",
-    "evaluate",
-    "must_hold",
-    "memory_bytes",
-    "cost",
-]
+__all__ = ["CLAIM", "C_DECLARED", "CONTROL_W_VAR", "grad_sq_norms", "gradient_ratios", "evaluate"]
 
-C_DECLARED = 2.0
 CONTROL_W_VAR = 4.0  # W ~ N(0, 4/m): exploding
-
-#: n sequences per example
-SETTINGS: dict[str, dict] = {
-    "smoke": {"n": 6},
-    "quick": {"n": 8},
-    "standard": {"n": 4},
-    "full": {"n": 16},
-}
 
 
 def grad_sq_norms(p, X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -88,46 +65,14 @@ def gradient_ratios(p, X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return r, cross
 
 
-def cells(profile) -> list[dict]:
-    return common.stability_cells(profile, CONTROL_W_VAR)
-
-
-def strategy(cell: dict, profile):
-    return common.recipes_for(cell, CLAIM.settings_for(profile)["n"])
-
-
-def evaluate(cell: dict, recipe, ctx: Context) -> Outcome:
-    X = common.inputs(recipe, ctx)
-    p = common.network(cell, recipe, ctx)
+def _ratios(p, X: torch.Tensor) -> tuple[torch.Tensor, dict]:
     r, cross = gradient_ratios(p, X)
-    ok, margin, c_meas, r_min, r_max = common.two_sided(r, 1.0, C_DECLARED)
-    reason = "" if ok is not False else common.ratio_reason("||grad||^2 / (m H_inf(x,x))", r_min, r_max, 0.5, 2.0)
     cross = cross[~torch.isnan(cross)]
-    measured = {
-        "ratio_min": r_min,
-        "ratio_max": r_max,
-        "c": c_meas,
-        "cross_frac": finite_or_nan(cross.max()) if cross.numel() else float("nan"),
-    }
-    return Outcome(ok=ok, margin=margin, measured=measured, constants={"c": c_meas}, reason=reason)
+    return r, {"cross_frac": float(cross.max()) if cross.numel() else math.nan}
 
 
-def must_hold(cell: dict, profile) -> bool:
-    return common.largest_width_l2(cell, profile)
-
-
-def memory_bytes(cell: dict, profile) -> int:
-    return common.network_memory(int(cell["m"]), CLAIM.settings_for(profile)["n"], int(cell["L"]))
-
-
-def cost(cell: dict, profile) -> float:
-    m, L, n = int(cell["m"]), int(cell["L"]), CLAIM.settings_for(profile)["n"]
-    flops = common.network_flops(m, n, L, backward=True) + 4.0 * n * L * L * m  # per-input Grams
-    return common.seconds(flops, draws=m * m)
-
-
-CLAIM = register(
-    Claim(
+CLAIM = ratio_claim(
+    RatioSpec(
         id="GRAD",
         title="Gradient norm at initialization",
         operationalizes="gradient norm at init: ||grad_W f(x)||_F = Theta(sqrt m) poly(L), no input "
@@ -139,19 +84,15 @@ CLAIM = register(
         "1/ratio_min) <= 2); margin c / 2",
         negative_control="W ~ N(0, 4/m): the ratio grows like 2^L (not informative at L = 2, where W does "
         "not enter ||grad||); run at the largest width and the shortest length >= 4",
-        expected="holds at the profile's largest width for L = 2 (must hold); small widths and long lengths "
-        "fail (findings)",
-        axes=("m", "L", "regime"),
-        declared={"c": C_DECLARED},
-        delta=0.1,
-        cells=cells,
-        strategy=strategy,
-        evaluate=evaluate,
-        must_hold=must_hold,
-        memory_bytes=memory_bytes,
-        cost=cost,
-        settings=SETTINGS,
-        precision=common.RATIO_PRECISION,
-        max_shrink=4,  # failing cells are findings at small width / long length: a few shrink steps suffice
+        expected="the threshold width m*(L) exists inside the width range at every asserted length (smoke L = 2, 4, 8; "
+        "quick up to 16) and grows at most like L^3 (must hold); standard's longer lengths are findings",
+        label="||grad||^2 / (m H_inf(x,x))",
+        limit=1.0,
+        control_w_var=CONTROL_W_VAR,
+        ratios=_ratios,
+        # forward and backward passes, plus the per-input (L x L) Gram matrices
+        flops=lambda m, n, L: 4.0 * n * L * m * m + 4.0 * n * L * L * m,
+        per_layer=False,
     )
 )
+evaluate = CLAIM.evaluate

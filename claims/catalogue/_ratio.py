@@ -1,0 +1,159 @@
+"""The ratio claims FWD, BWD and GRAD: one rule over three ratios, written once.
+
+Each states that a ratio r of a network quantity to its infinite-width limit r_inf stays within a factor
+c = 2 of it at random initialization, for every input and every layer:
+
+    r_inf / c <= r_l(x) <= c r_inf,        measured constant c_meas = max(r_max / r_inf, r_inf / r_min).
+
+FWD: r_l = ||h_l||^2 / q_l (r_inf = 1); BWD: r_l = ||delta_l||^2 / m (r_inf = 1/2); GRAD:
+r = ||grad_W f(x)||_F^2 / (m H_inf(x, x)) (r_inf = 1). Each module keeps its ratio and its prose; this
+factory builds the rest: the cells, the example, the expectations, the cost and memory models.
+
+Cells. Whether the rule holds depends on the width: the spread of r_l is a product of l random factors
+of variance O(1/m), so the quantity of interest is the threshold width m*(L) from which the failure rate
+of one example is at most delta. Per regime, one threshold cell (:mod:`claims.threshold_cell`) searches
+m*(L) over the profile's lengths (``THRESHOLDS``) and fits its growth; the smoke and quick cells assert
+that m*(L) exists inside the width range at every length (L = 2 alone cannot see the recurrent weight:
+h_1 = relu(A X_1)) and that m*(L) grows at most like L^EXPONENT_BOUND. A recurrent variance off by a
+factor (1 + e) moves the limit of r_l by about (1 + e)^l, so a 20% error fails the L = 8 search at every
+width. The negative controls (a broken W variance) stay grid cells at the largest width.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+
+from claims.base import Claim, Context, Outcome, finite_or_nan
+from claims.catalogue import _init_common as common
+from claims.registry import register
+from claims.threshold_cell import (concrete_cell, estimated_cost, estimated_memory, is_threshold_cell,
+                                   threshold_cell)
+
+__all__ = ["C_DECLARED", "EXPONENT_BOUND", "N_SEQUENCES", "THRESHOLDS", "RatioSpec", "ratio_claim",
+           "threshold_cells"]
+
+C_DECLARED = 2.0
+
+#: the bound on the growth exponent a of m*(L) ~ L^a that smoke and quick assert. The spread of log r_l
+#: is a sum of l terms of variance O(1/m), which puts m* near L (times the log of the n L entries
+#: compared); the measured exponents and the reason for 3 are in docs/SPEC_NOTES.md ("Threshold widths").
+EXPONENT_BOUND = 3.0
+
+#: n sequences per example (the claims are about every input, not about n)
+N_SEQUENCES: dict[str, int] = {"smoke": 6, "quick": 8, "standard": 4, "full": 16}
+
+#: the threshold search per profile: lengths, the asserted ones, the width range, search examples per length
+THRESHOLDS: dict[str, dict[str, Any]] = {
+    "smoke": {"lengths": (2, 3, 4, 6, 8), "asserted": (2, 3, 4, 6, 8), "m_min": 16, "m_max": 4096, "budget": 24},
+    "quick": {"lengths": (2, 4, 8, 16), "asserted": (2, 4, 8, 16), "m_min": 16, "m_max": 16384, "budget": 48},
+    "standard": {"lengths": (2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64), "asserted": (), "m_min": 32,
+                 "m_max": 8192, "budget": 60},
+    "full": {"lengths": (2, 4, 8, 16, 32, 64, 128, 256), "asserted": (), "m_min": 64, "m_max": 32768,
+             "budget": 80},
+}
+
+
+@dataclass(frozen=True)
+class RatioSpec:
+    """What distinguishes one ratio claim: its prose, its ratio and limit, its control and its cost.
+
+    ratios(p, X) -> (r, extra): r the (n, L) or (n,) float64 ratio (NaN: 0/0, no information), extra
+    measured values of the example. flops(m, n, L): one example's flops for the cost model."""
+
+    id: str
+    title: str
+    operationalizes: str
+    statement: str
+    pass_rule: str
+    negative_control: str
+    expected: str
+    label: str
+    limit: float
+    control_w_var: float
+    ratios: Callable[[Any, torch.Tensor], tuple[torch.Tensor, dict]]
+    flops: Callable[[int, int, int], float]
+    per_layer: bool = True
+    figures: tuple = ()
+
+
+def threshold_cells(profile: Any, exponent_bound: float = EXPONENT_BOUND) -> list[dict]:
+    """One threshold cell per regime of ``profile`` (THRESHOLDS[profile.name])."""
+    t = THRESHOLDS[profile.name]
+    return [threshold_cell(regime, t["lengths"], t["m_min"], t["m_max"], t["budget"], exponent_bound,
+                           asserted_lengths=t["asserted"]) for regime in profile.regimes]
+
+
+def ratio_claim(spec: RatioSpec) -> Claim:
+    """Build and register the claim of ``spec`` (see the module docstring)."""
+    low, high = spec.limit / C_DECLARED, spec.limit * C_DECLARED
+
+    def n_of(profile: Any) -> int:
+        return N_SEQUENCES[getattr(profile, "name", profile)]
+
+    def cells(profile: Any) -> list[dict]:
+        return threshold_cells(profile) + common.control_cells(profile, spec.control_w_var)
+
+    def strategy(cell: dict, profile: Any):
+        if is_threshold_cell(cell):  # recipes do not depend on m: the longest length stands for the cell
+            cell = concrete_cell(cell, max(cell["lengths"]), cell["m_max"])
+        return common.recipes_for(cell, n_of(profile))
+
+    def evaluate(cell: dict, recipe: Any, ctx: Context) -> Outcome:
+        X = common.inputs(recipe, ctx)
+        p = common.network(cell, recipe, ctx)
+        r, extra = spec.ratios(p, X)
+        ok, margin, c_meas, r_min, r_max = common.two_sided(r, spec.limit, C_DECLARED)
+        reason = "" if ok is not False else common.ratio_reason(spec.label, r_min, r_max, low, high)
+        measured = {"ratio_min": r_min, "ratio_max": r_max, "c": c_meas,
+                    **{k: finite_or_nan(v) for k, v in extra.items()}}
+        series = common.layer_series(r) if spec.per_layer else []
+        return Outcome(ok=ok, margin=margin, measured=measured, series=series, constants={"c": c_meas},
+                       reason=reason)
+
+    def must_hold(cell: dict, profile: Any) -> bool:
+        return is_threshold_cell(cell) and bool(cell["asserted_lengths"])
+
+    def example_memory(cell: dict, profile: Any) -> int:
+        return common.network_memory(int(cell["m"]), n_of(profile), int(cell["L"]))
+
+    def example_cost(cell: dict, profile: Any) -> float:
+        m, L = int(cell["m"]), int(cell["L"])
+        return common.seconds(spec.flops(m, n_of(profile), L), draws=m * m)
+
+    def memory_bytes(cell: dict, profile: Any) -> int:
+        if is_threshold_cell(cell):
+            return estimated_memory(example_memory, cell, profile)
+        return example_memory(cell, profile)
+
+    def cost(cell: dict, profile: Any) -> float:
+        if is_threshold_cell(cell):
+            return estimated_cost(example_cost, cell, profile)
+        return example_cost(cell, profile)
+
+    return register(
+        Claim(
+            id=spec.id,
+            title=spec.title,
+            operationalizes=spec.operationalizes,
+            statement=spec.statement,
+            pass_rule=spec.pass_rule,
+            negative_control=spec.negative_control,
+            expected=spec.expected,
+            axes=("m", "L", "regime"),
+            declared={"c": C_DECLARED, "exponent": EXPONENT_BOUND},
+            delta=0.1,
+            cells=cells,
+            strategy=strategy,
+            evaluate=evaluate,
+            must_hold=must_hold,
+            memory_bytes=memory_bytes,
+            cost=cost,
+            settings={name: {"n": n, "threshold": THRESHOLDS[name]} for name, n in N_SEQUENCES.items()},
+            figures=spec.figures,
+            precision=common.RATIO_PRECISION,
+            max_shrink=4,  # failing grid cells are controls or findings: a few shrink steps suffice
+        )
+    )
