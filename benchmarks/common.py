@@ -9,13 +9,14 @@ import platform
 import resource
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import torch
+
+from claims.store import atomic_write_text
 
 #: where run files go when the user names no folder: under the working directory, never inside the package
 DEFAULT_OUT = Path("benchmark-results")
@@ -142,29 +143,6 @@ class Table:
     @staticmethod
     def _fmt(row):
         return "| " + " | ".join(str(c) for c in row) + " |"
-
-
-def atomic_write_text(path: Path, text: str, *, exclusive: bool = False) -> None:
-    """Write ``text`` to ``path`` atomically: a unique temporary file in the same folder, fsync, then
-    os.replace (or, with ``exclusive``, os.link, which raises FileExistsError when ``path`` exists).
-
-    Readers see either no file / the old file or the complete new one; two writers never share a
-    temporary name. (To be replaced by the shared writer, claims.schema.atomic_write_json, once it exists.)
-    """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if exclusive:
-            os.link(tmp, path)
-        else:
-            os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def save_run(tables: list[Table], device: torch.device, out_dir: Path | str = DEFAULT_OUT) -> Path:

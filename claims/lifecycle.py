@@ -381,7 +381,8 @@ def execute(folder: ResultsFolder, run: Plan, found: Reconciled, *, device: Any,
                     summary.ran += 1
                     cost_done += task.cost
                     w = record.get("worker") or {}
-                    workers_seen.setdefault((w.get("host"), w.get("pid")), w)
+                    if w.get("pid") is not None:  # None: the controller recorded the cell without sending it
+                        workers_seen.setdefault((w.get("host"), w.get("pid")), w)
                     emit("cell", record)
                     signals.check()
         except KeyboardInterrupt as exc:
@@ -419,7 +420,7 @@ def finalize(folder: ResultsFolder, run: Plan, *, ran: int, resumed: int, wall_s
              executor: dict, workers: list[dict], claims: Iterable[str] | None = None,
              run_keys: set[tuple[str, str]] | None = None) -> dict:
     """Write ``_run.json`` from the records on disk, appending this sitting to the run's history (a
-    previous ``_run.json`` of the same profile and source); returns it.
+    previous ``_run.json`` of the same source, profile, seed and dtype policy); returns it.
 
     claims: the ids this sitting ran (default: the plan's selected claims); run_keys: the cells this
     sitting was to write (default: the plan's); ``complete`` says all of them are on disk and no signal
@@ -429,7 +430,8 @@ def finalize(folder: ResultsFolder, run: Plan, *, ran: int, resumed: int, wall_s
     run_keys = run.keys if run_keys is None else run_keys
     on_disk = [r for r in folder.scan(by_id).records if r.get("profile") == run.profile.name]
     previous = folder.previous_meta()
-    same_run = previous.get("profile") == run.profile.name and previous.get("source") == run.source
+    same_run = all(previous.get(k) == v for k, v in (("profile", run.profile.name), ("source", run.source),
+                                                     ("seed", run.seed), ("dtype", run.dtype)))
     sitting = {
         "source": run.source,
         "started": run.started,

@@ -86,11 +86,13 @@ def _file_mode() -> int:
     return 0o666 & ~umask
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, exclusive: bool = False) -> Path:
     """Write ``data`` to ``path`` atomically (see the module docstring); :class:`WriteError` names the
-    path when the folder is unwritable or the disk is full."""
+    path when the folder is unwritable or the disk is full. ``exclusive``: link instead of rename, so
+    that the write raises ``FileExistsError`` when ``path`` exists (two writers claiming one name)."""
     path = Path(path)
     tmp = None
+    taken = False
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f"{_TMP_PREFIX}{os.getpid()}-{path.name}.", dir=path.parent)
@@ -99,9 +101,18 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, _file_mode())
-        os.replace(tmp, path)
-        tmp = None
+        if exclusive:
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                taken = True
+                raise
+        else:
+            os.replace(tmp, path)
+            tmp = None
     except OSError as exc:
+        if taken:
+            raise
         raise WriteError(exc.errno, f"cannot write {path}: {exc.strerror or exc}") from exc
     finally:
         if tmp is not None:
@@ -112,9 +123,9 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     return path
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` (UTF-8) to ``path`` atomically."""
-    return atomic_write_bytes(path, text.encode("utf-8"))
+def atomic_write_text(path: str | os.PathLike, text: str, *, exclusive: bool = False) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically (``exclusive``: see :func:`atomic_write_bytes`)."""
+    return atomic_write_bytes(path, text.encode("utf-8"), exclusive=exclusive)
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:

@@ -1,5 +1,6 @@
-"""One run's results folder (claims/session.py): resume, conflicts, invalid and foreign records, the
-output lock, pruning of the run's own stale records only, and ``_run.json`` counting what is on disk.
+"""One run's results folder (claims/lifecycle.py through its front ends, claims/session.py and the pytest
+plugin): resume, conflicts, invalid and foreign records, the output lock, pruning of the run's own stale
+records only, and ``_run.json`` counting what is on disk.
 Each test guards one way a folder could lose or mix records."""
 
 import json
@@ -51,6 +52,33 @@ def test_another_seed_is_refused(tmp_path):
     _run(tmp_path, seed=0)
     with pytest.raises(RunConflict, match="seed 0"):
         _run(tmp_path, seed=7)
+
+
+@pytest.mark.slow
+def test_pytest_claims_follows_the_same_folder_rules(tmp_path):
+    """``pytest claims --claims-seed 5`` into a folder of seed-0 records is refused and changes nothing
+    (it once rewrote them); ``--claims-fresh`` starts over; ``rnnclaims run`` then refuses the pytest
+    session's folder the same way."""
+    _run(tmp_path, seed=0)
+    res = tmp_path / "results"
+    before = {p: p.read_bytes() for p in res.rglob("*.json")}
+    cmd = [sys.executable, "-m", "pytest", "claims/test_claims.py", "-q", "-p", "no:cacheprovider", "-n", "0",
+           "-k", "TOY-HOLDS", "--claims-out", str(tmp_path), "--claims-seed", "5"]
+    env = {**os.environ, **TOY_ENV, "RNNCLAIMS_TOY_SLEEP": "0"}
+    refused = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    output = refused.stdout + refused.stderr
+    assert refused.returncode == int(pytest.ExitCode.USAGE_ERROR), output[-2000:]
+    assert "seed 0" in output and "seed 5" in output and "--claims-fresh" in output, output[-2000:]
+    assert {p: p.read_bytes() for p in res.rglob("*.json")} == before  # not one record rewritten
+
+    fresh = subprocess.run([*cmd, "--claims-fresh"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert fresh.returncode == 0, (fresh.stdout + fresh.stderr)[-2000:]
+    loaded = load_results(tmp_path)
+    assert len(loaded.records) == 5 and {r["seed"] for r in loaded.records} == {5}
+    assert loaded.run["source"] == "pytest claims" and loaded.run["seed"] == 5 and loaded.run["complete"]
+    assert len(loaded.run["sittings"]) == 1  # the seed-0 run's history is not this run's
+    with pytest.raises(RunConflict, match="seed 5"):
+        _run(tmp_path, seed=0)
 
 
 def test_pruning_touches_only_the_runs_own_claims(tmp_path):
