@@ -36,7 +36,7 @@ from claims.executors import Executor, Task
 from claims.profiles import Profile
 from claims.registry import Registry
 from claims.scheduling import assign_shards, calibrate, cell_cost, order_by_cost
-from claims.schema import SCHEMA, cell_key, count_verdicts, disagreements, json_safe
+from claims.schema import SCHEMA, cell_key, count_verdicts, disagreements, identity_of, json_safe
 from claims.store import RUN_META, ResultsFolder, per_claim_summary, record_path
 
 __all__ = [
@@ -161,16 +161,16 @@ class Reconciled:
 def conflict_of(record: dict, run: Plan) -> str | None:
     """Why ``record`` cannot stand beside this run's records (another profile, seed, commit, or dtype
     for its claim), or None."""
-    if record.get("profile") != run.profile.name:
-        return f"profile {record.get('profile')!r}"
-    if int(record.get("seed", 0) or 0) != run.seed:
-        return f"seed {record.get('seed')}"
-    theirs = record.get("git_commit")
-    if run.commit and theirs and theirs != run.commit:
-        return f"commit {theirs}"
+    theirs = identity_of(record)
+    if theirs["profile"] != run.profile.name:
+        return f"profile {theirs['profile']!r}"
+    if theirs["seed"] != run.seed:
+        return f"seed {theirs['seed']}"
+    if run.commit and theirs["commit"] and theirs["commit"] != run.commit:
+        return f"commit {theirs['commit']}"
     claim = run.by_id.get(record["claim"])
-    if claim is not None and record.get("dtype") != network_dtype(claim, run.dtype):
-        return f"dtype {record.get('dtype')} for {claim.id}"
+    if claim is not None and theirs["dtype"] != network_dtype(claim, run.dtype):
+        return f"dtype {theirs['dtype']} for {claim.id}"
     return None
 
 

@@ -1,8 +1,10 @@
 """Join results folders: the shards of one run (``--shard I/N``), or sittings on several machines.
 
 :func:`merged_view` reads several folders into one :class:`ResultView` (what the report reads);
-:func:`merge_folders` also writes them as one results folder. Folders of different profiles, seeds or
-commits are refused unless ``allow_mixed`` (their verdicts are not evidence about one thing); a cell
+:func:`merge_folders` also writes them as one results folder, under its lock, through the store's
+writers. Folders whose records differ in profile, seed, commit or a claim's dtype
+(:func:`claims.schema.identity_of`, the rule a run applies to its folder) are refused unless
+``allow_mixed`` (their verdicts are not evidence about one thing); a cell
 present in two folders must have the same verdict in both (else refused, naming the cell), and is
 kept once. The merged ``_run.json`` lists every folder's run as a shard, with the union of workers;
 its wall time is the longest shard's (shards run side by side) and ``cpu_s`` the sum.
@@ -15,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from claims.schema import SCHEMA, count_verdicts, order_claims
+from claims.schema import SCHEMA, count_verdicts, identity_of, order_claims
 from claims.store import LoadedResults, ResultsFolder, load_results, per_claim_summary, results_dir_of
 
 __all__ = ["ResultView", "known_claim_ids", "merged_view", "merge_folders"]
@@ -49,10 +51,10 @@ def known_claim_ids(registry: str | None = None) -> list[str] | None:
 def _identity(loaded: LoadedResults) -> dict[str, set]:
     out: dict[str, set] = {"profile": set(), "seed": set(), "commit": set()}
     for r in loaded.records:
-        out["profile"].add(r.get("profile"))
-        out["seed"].add(int(r.get("seed", 0) or 0))
-        if r.get("git_commit"):
-            out["commit"].add(r["git_commit"])
+        ident = identity_of(r)
+        for what in out:
+            if ident[what] is not None:
+                out[what].add(ident[what])
     return out
 
 
@@ -76,7 +78,7 @@ def merged_view(dirs: Iterable[str | os.PathLike], *, allow_mixed: bool = False,
     dtypes: dict[str, dict[str, Path]] = {}  # claim -> dtype -> a folder (claims may differ from each other)
     for root, res in loaded:
         for r in res.records:
-            dtypes.setdefault(r["claim"], {}).setdefault(str(r.get("dtype")), root)
+            dtypes.setdefault(r["claim"], {}).setdefault(str(identity_of(r)["dtype"]), root)
     mixed = {c: d for c, d in dtypes.items() if len(d) > 1}
     if mixed and not allow_mixed:
         claim, seen = next(iter(mixed.items()))

@@ -28,6 +28,7 @@ __all__ = [
     "count_verdicts",
     "disagreements",
     "order_claims",
+    "identity_of",
     "json_safe",
     "validate_record",
 ]
@@ -151,6 +152,14 @@ def disagreements(records: Iterable[dict]) -> list[dict]:
     not disagreements (the memory guard or the profile ruled them out and says so)."""
     return [r for r in records
             if r.get("expect") in ("holds", "fails") and r.get("verdict") not in (r.get("expect"), "skipped")]
+
+
+def identity_of(record: dict) -> dict:
+    """What makes records evidence about one run: profile, seed, commit and network dtype. A run
+    refuses a folder (claims.lifecycle), and a merge refuses folders (claims.merge), whose records
+    differ in one of these, unless the user asks otherwise."""
+    return {"profile": record.get("profile"), "seed": int(record.get("seed", 0) or 0),
+            "commit": record.get("git_commit"), "dtype": record.get("dtype")}
 
 
 def order_claims(ids: Iterable[str], order: Iterable[str] = ()) -> list[str]:
