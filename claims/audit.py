@@ -31,7 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-from claims.schema import SCHEMA, atomic_write_json, disagreements, load_results
+from claims.schema import SCHEMA, disagreements
+from claims.store import atomic_write_json, load_results
 
 __all__ = ["Fault", "FAULTS", "FaultStale", "AuditResult", "apply_fault", "run_audit"]
 

@@ -37,7 +37,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterable
 
-from claims.schema import atomic_write_bytes, atomic_write_text, load_results
+from claims.store import atomic_write_bytes, atomic_write_text, load_results
 
 __all__ = ["TABLES", "THRESHOLD_STATUSES", "is_threshold", "cells_rows", "series_rows", "threshold_rows", "growth_rows", "load_frame",
            "export"]

@@ -21,7 +21,8 @@ from claims.cell import network_dtype
 from claims.environment import MEMORY_FRACTION, available_memory, resolve_device
 from claims.profiles import PROFILES, Profile, get_profile
 from claims.registry import Registry, recipe_from_dict, recipe_to_dict, resolve_registry
-from claims.schema import json_safe, read_json
+from claims.schema import json_safe
+from claims.store import read_json
 
 __all__ = ["reproduce", "check_cell", "recipe_memory"]
 

@@ -14,7 +14,8 @@ import pathlib
 
 import numpy as np
 
-from claims.schema import SCHEMA, cell_key, count_verdicts, params_of, write_record, write_run_meta
+from claims.schema import SCHEMA, cell_key, count_verdicts, params_of
+from claims.store import write_record, write_run_meta
 from claims.verdict import TestPlan, clopper_pearson, sequential_verdict
 
 QUICK_M = (128, 512, 2048)

@@ -30,7 +30,7 @@ distributed = pytest.importorskip("distributed")
 
 import claims.session as session  # noqa: E402
 from claims.environment import threads_per_worker  # noqa: E402
-from claims.schema import load_results, record_path  # noqa: E402
+from claims.store import load_results, record_path  # noqa: E402
 from claims.session import run_profile  # noqa: E402
 from tests.toy_claims import TOY  # noqa: E402
 from tests.toy_claims_extra import DenyFolder, try_write_under  # noqa: E402

@@ -28,7 +28,7 @@ from claims.export import (  # noqa: E402
     series_rows,
     threshold_rows,
 )
-from claims.schema import load_results  # noqa: E402
+from claims.store import load_results  # noqa: E402
 from claims.session import run_profile  # noqa: E402
 
 SPEC = "tests.toy_claims:TOY,tests.toy_claims_extra:PARAMS"

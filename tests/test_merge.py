@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from claims.merge import merge_folders, merged_view
-from claims.schema import load_results
+from claims.store import load_results
 from claims.session import run_profile
 
 SPEC = "tests.toy_claims:TOY"

@@ -17,7 +17,7 @@ from html.parser import HTMLParser
 import pytest
 
 from claims.merge import merged_view
-from claims.schema import WriteError
+from claims.store import WriteError
 from reports.build import build_report
 
 try:

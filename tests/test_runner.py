@@ -10,7 +10,8 @@ from claims.profiles import get_profile
 from claims.registry import Registry, select_claims
 from claims.runner import cell_seed, draw_recipes, reproduce, run_cell, run_profile
 from claims.sampling import simplicity_key
-from claims.schema import load_results, validate_record
+from claims.schema import validate_record
+from claims.store import load_results
 from tests.toy_claims import TOY
 
 SMOKE = get_profile("smoke")

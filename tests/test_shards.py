@@ -26,7 +26,8 @@ from hypothesis import strategies as st
 from claims.merge import merge_folders, merged_view
 from claims.registry import resolve_registry
 from claims.scheduling import assign_shards, cell_cost, parse_shard
-from claims.schema import cell_key, load_results
+from claims.schema import cell_key
+from claims.store import load_results
 from claims.session import grid_of, run_profile
 from claims.profiles import get_profile
 
