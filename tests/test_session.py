@@ -57,7 +57,7 @@ def test_another_seed_is_refused(tmp_path):
 @pytest.mark.slow
 def test_pytest_claims_follows_the_same_folder_rules(tmp_path):
     """``pytest claims --claims-seed 5`` into a folder of seed-0 records is refused and changes nothing
-    (it once rewrote them); ``--claims-fresh`` starts over; ``rnnclaims run`` then refuses the pytest
+    (not one record rewritten, no mixed seeds); ``--claims-fresh`` starts over; ``rnnclaims run`` then refuses the pytest
     session's folder the same way."""
     _run(tmp_path, seed=0)
     res = tmp_path / "results"
