@@ -103,6 +103,9 @@ class Claim:
         "module:function" strings resolved by the report (so that plotting code need not be imported
         to run a claim).
     recipe_from_dict: rebuilds a recipe from its stored dict (default rnn_core.data.Recipe.from_dict).
+    search(cell, ctx) -> claims.search.SearchProblem: the claim's objective on its cells of kind "search"
+        (the margin against the pass rule as a score, its gradient, the projection onto the constraint
+        set); None for claims that are not attacked by search.
     """
 
     id: str
@@ -130,6 +133,7 @@ class Claim:
     precision: str = "float64"
     figures: tuple[Any, ...] = ()
     recipe_from_dict: Callable[[dict], Any] | None = None
+    search: Callable[[dict, Any], Any] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.id, str) or not self.id or self.id.upper() != self.id or "/" in self.id \

@@ -177,6 +177,10 @@ def evaluate_cell(claim: Claim, cell: dict, profile: Any, *, device: Any, seed: 
     Errors inside the claim (strategy, evaluation, estimates) never propagate: they give verdict
     ``error`` with the message. ``device`` is a resolved torch device; ``seed`` the run seed;
     ``dtype`` the run's policy ("auto" or "float64")."""
+    if cell.get("kind") == "search":
+        from claims.search import evaluate_search_cell
+
+        return evaluate_search_cell(claim, cell, profile, device=device, seed=seed, dtype=dtype)
     t0 = time.perf_counter()
     net = network_dtype(claim, dtype)
     record = base_record(claim, cell, profile, device, seed=seed, dtype=net)

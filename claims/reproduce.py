@@ -148,12 +148,23 @@ def reproduce(
     if have is not None and need > MEMORY_FRACTION * have:
         raise MemoryError(f"this example needs about {need / 2**30:.3g} GiB, {have / 2**30:.2f} GiB available on "
                           f"{dev}: the recipe's n, L, d or the cell's m is too large for this machine")
-    rebuilt = recipe_from_dict(claim, recipe_doc, cell_doc, prof)
+    search_cell = cell_doc.get("kind") == "search"
+    if search_cell:  # a stored point of a counterexample search (claims.search), re-scored exactly
+        from claims.search import SearchPoint
+
+        rebuilt = SearchPoint.from_dict(recipe_doc)
+    else:
+        rebuilt = recipe_from_dict(claim, recipe_doc, cell_doc, prof)
     net = record_dtype if (dtype == "auto" and record_dtype in ("float32", "float64")) else network_dtype(claim, dtype)
     import torch
 
     ctx = Context(device=dev, profile=prof, dtype={"float64": torch.float64, "float32": torch.float32}[net])
-    outcome = claim.evaluate(cell_doc, rebuilt, ctx)
+    if search_cell:
+        from claims.search import evaluate_point
+
+        outcome = evaluate_point(claim, cell_doc, rebuilt, ctx)
+    else:
+        outcome = claim.evaluate(cell_doc, rebuilt, ctx)
     if not isinstance(outcome, Outcome):
         raise TypeError(f"evaluate must return claims.base.Outcome, got {type(outcome).__name__}")
     status = {True: "passes", False: "FAILS", None: "inconclusive"}[outcome.ok]

@@ -57,6 +57,16 @@ __all__ = [
     "diag_identity_error",
     "make_parallel_pair",
     "cells",
+    "search_cells",
+    "search",
+    "infinite_ntk_autograd",
+    "project_regime",
+    "project_separation",
+    "search_project",
+    "search_feasible",
+    "search_score",
+    "search_objective",
+    "worst_pair_constant",
     "strategy",
     "evaluate",
     "must_hold",
@@ -78,10 +88,16 @@ DIAG_TOL = 1e-9
 
 # n per cell, per profile (claim-specific grid; widths do not apply)
 SETTINGS: dict[str, dict] = {
-    "smoke": {"ns": (8, 32), "control_n": 8},
-    "quick": {"ns": (8, 64, 256), "control_n": 16},
-    "standard": {"ns": (16, 256, 1024), "control_n": 32},
-    "full": {"ns": (16, 1024, 8192), "control_n": 64},
+    "smoke": {"ns": (8, 32), "control_n": 8,
+              "search": {"ns": (2,), "lengths": (2,), "regimes": ("unit",)}},
+    "quick": {"ns": (8, 64, 256), "control_n": 16,
+              "search": {"ns": (2, 3, 4, 8), "lengths": (2, 8), "regimes": ("unit",)}},
+    "standard": {"ns": (16, 256, 1024), "control_n": 32,
+                 "search": {"ns": (2, 3, 4, 8, 32), "lengths": (2, 8, 32),
+                            "regimes": ("normalized", "unit", "unnormalized")}},
+    "full": {"ns": (16, 1024, 8192), "control_n": 64,
+             "search": {"ns": (2, 3, 4, 8, 32, 128), "lengths": (2, 8, 32, 64),
+                        "regimes": ("normalized", "unit", "unnormalized")}},
 }
 
 
@@ -155,7 +171,14 @@ def cells(profile) -> list[dict]:
     # the float64 floor is claimed as ~1e-9 L: check it at the longest length too (one regime)
     if profile.max_length != profile.lengths[0]:
         cells.append({"L": profile.max_length, "regime": "unit", "n": int(s["control_n"]), "control": True})
-    return cells
+    return cells + search_cells(profile)
+
+
+def search_cells(profile) -> list[dict]:
+    """The counterexample-search cells (:mod:`claims.search`): worst datasets of n sequences."""
+    g = CLAIM.settings_for(profile)["search"]
+    return [{"kind": "search", "n": int(n), "L": int(L), "regime": regime}
+            for regime in g["regimes"] for L in g["lengths"] for n in g["ns"]]
 
 
 def strategy(cell: dict, profile):
@@ -270,6 +293,203 @@ def cost(cell: dict, profile) -> float:
     return common.seconds(flops) + 0.001
 
 
+# ---------------------------------------------------------------------------------------------------
+# counterexample search (claims.search): the worst dataset of n sequences with separation >= 0.01
+# ---------------------------------------------------------------------------------------------------
+
+#: the arccos guard of the differentiable kernel: gradients are taken at c clamped to [-1 + G, 1 - G]
+#: (arccos' = -1 / sqrt(1 - c^2) is infinite at c = +-1: parallel steps, e.g. the shared X_1 = e_d of the
+#: normalized regime); the VALUE is arccos of the unclamped c
+ARCCOS_GUARD = 1e-12
+
+
+def _arccos_guarded(c: torch.Tensor) -> torch.Tensor:
+    safe = torch.arccos(c.clamp(-1.0 + ARCCOS_GUARD, 1.0 - ARCCOS_GUARD))
+    return safe + (torch.arccos(c) - safe).detach()
+
+
+def infinite_ntk_autograd(X: torch.Tensor) -> torch.Tensor:
+    """H_inf(X, X) of SPEC section 2 written with out-of-place torch ops, so that autograd differentiates
+    it in X (``rnn_core.infinite_ntk`` works in place for speed and memory). Same recursion:
+    S_l = K_{l-1} + <X_l, X'_l>, c_l = S_l / sqrt(q_l q'_l), theta_l = arccos c_l,
+    K_l = sqrt(q_l q'_l) (sin theta_l / pi + Kdot_l c_l), Kdot_l = (pi - theta_l) / pi,
+    A_l = Kdot_l (A_{l-1} + K_{l-1} / 2), H_inf = A_L; the diagonal's cosine is exactly 1 (as in
+    rnn_core), a zero prefix gives K = Kdot = 0. For the small n of a search (float64, O(L n^2))."""
+    X = X.to(torch.float64)
+    n, L, _ = X.shape
+    q = torch.cumsum((X * X).sum(dim=2), dim=1)
+    eye = torch.eye(n, dtype=torch.bool, device=X.device)
+    K = torch.zeros((n, n), dtype=torch.float64, device=X.device)
+    A = torch.zeros_like(K)
+    for l in range(L):
+        S = K + X[:, l] @ X[:, l].T
+        qq = q[:, l, None] * q[None, :, l]
+        alive = qq > 0
+        norm = torch.where(alive, qq.clamp_min(torch.finfo(torch.float64).tiny).sqrt(), torch.zeros_like(qq))
+        c = torch.where(alive, S / torch.where(alive, norm, torch.ones_like(norm)), torch.zeros_like(S))
+        c = torch.where(eye & alive, torch.ones_like(c), c.clamp(-1.0, 1.0))
+        theta = _arccos_guarded(c)
+        kdot = torch.where(alive, (math.pi - theta) / math.pi, torch.zeros_like(theta))
+        A = kdot * (A + 0.5 * K)
+        K = norm * (torch.sin(theta) / math.pi + kdot * c)
+    return 0.5 * (A + A.T)
+
+
+def project_regime(X: torch.Tensor, regime: str) -> torch.Tensor:
+    """Onto the regime's inputs (SPEC section 3): unit: ||X_l|| = 1; normalized: X_1 = e_d and
+    ||X_l|| <= eps (0.05) for l >= 2; unnormalized: ||X_l|| in [0.25, 4]. A zero step of the unit and
+    unnormalized regimes becomes e_1 times the smallest allowed norm."""
+    from rnn_core.data import EPS_NORMALIZED, UNNORMALIZED_RANGE
+
+    X = X.detach().clone().to(torch.float64)
+    norms = X.norm(dim=2, keepdim=True)
+    if regime == "unit":
+        lo, hi = 1.0, 1.0
+    elif regime == "unnormalized":
+        lo, hi = UNNORMALIZED_RANGE
+    elif regime == "normalized":
+        lo, hi = 0.0, EPS_NORMALIZED
+    else:
+        raise ValueError(f"regime must be one of normalized, unit, unnormalized, got {regime!r}")
+    zero = (norms == 0).expand_as(X).clone()
+    if lo > 0 and bool(zero.any()):
+        e1 = torch.zeros_like(X)
+        e1[..., 0] = 1.0
+        X = torch.where(zero, e1, X)
+        norms = X.norm(dim=2, keepdim=True)
+    target = norms.clamp(lo, hi)
+    X = torch.where(norms > 0, X * (target / norms.clamp_min(torch.finfo(torch.float64).tiny)), X)
+    if regime == "normalized":
+        X[:, 0, :] = 0.0
+        X[:, 0, -1] = 1.0
+    return X
+
+
+def project_separation(X: torch.Tensor, floor: float, rounds: int = 20) -> torch.Tensor:
+    """Push apart the pairs closer than ``floor``: for a pair (i, j) with delta_ij < floor, s the sign of
+    <x_hat_i, x_hat_j> and u = x_hat_j - s x_hat_i (||u|| = delta_ij), x_j becomes
+    ||x_j|| (s x_hat_i + u 1.05 floor / ||u||) / ||.|| (the nearest direction at distance 1.05 floor along
+    the pair's own difference), then its steps are re-projected by the caller; repeated for ``rounds``
+    rounds. An exactly parallel pair (u = 0) has no direction to move along and is left to the caller's
+    feasibility check."""
+    X = X.detach().clone().to(torch.float64)
+    n = X.shape[0]
+    for _ in range(rounds):
+        F = X.reshape(n, -1)
+        norms = F.norm(dim=1).clamp_min(torch.finfo(torch.float64).tiny)
+        U = F / norms[:, None]
+        G = U @ U.T
+        dist = (2.0 - 2.0 * G.abs()).clamp_min(0.0).sqrt()
+        dist.fill_diagonal_(math.inf)
+        i, j = divmod(int(dist.argmin()), n)
+        if float(dist[i, j]) >= floor:
+            break
+        sgn = 1.0 if float(G[i, j]) >= 0 else -1.0
+        u = U[j] - sgn * U[i]
+        if float(u.norm()) == 0.0:
+            break
+        new = sgn * U[i] + u * (1.05 * floor / float(u.norm()))
+        X[j] = (new / new.norm() * norms[j]).reshape(X.shape[1:])
+    return X
+
+
+def search_project(X: torch.Tensor, regime: str, floor: float = SEPARATION_FLOOR) -> torch.Tensor:
+    """Onto the NTK-PD search's constraint set: the regime's step norms, then separation >= floor
+    (alternated: moving a sequence apart changes its step norms)."""
+    X = project_regime(X, regime)
+    for _ in range(4):
+        X = project_regime(project_separation(X, floor), regime)
+    return X
+
+
+def search_feasible(X: torch.Tensor, regime: str, floor: float = SEPARATION_FLOOR) -> str:
+    """"" when X is a dataset of the regime with separation >= floor, else why not (written from the
+    definitions, independently of the projections)."""
+    from rnn_core.data import EPS_NORMALIZED, UNNORMALIZED_RANGE, separation
+
+    tol = 1e-9
+    norms = X.to(torch.float64).norm(dim=2)
+    if regime == "unit" and not bool(((norms - 1.0).abs() <= tol).all()):
+        return f"unit regime: a step norm is {float(norms[(norms - 1).abs().argmax() // norms.shape[1]].max()):.6g}, not 1"
+    if regime == "unnormalized":
+        lo, hi = UNNORMALIZED_RANGE
+        if not bool(((norms >= lo - tol) & (norms <= hi + tol)).all()):
+            return f"unnormalized regime: step norms span [{float(norms.min()):.6g}, {float(norms.max()):.6g}], not in [{lo}, {hi}]"
+    if regime == "normalized":
+        e_d = torch.zeros(X.shape[2], dtype=torch.float64)
+        e_d[-1] = 1.0
+        if not bool((X[:, 0].to("cpu", torch.float64) == e_d).all()):
+            return "normalized regime: X_1 is not e_d"
+        if X.shape[1] > 1 and float(norms[:, 1:].max()) > EPS_NORMALIZED + tol:
+            return f"normalized regime: a step norm {float(norms[:, 1:].max()):.6g} exceeds eps = {EPS_NORMALIZED}"
+    delta = float(separation(X.cpu()))
+    if not delta >= floor:
+        return f"separation {delta:.6g} < {floor:g}"
+    return ""
+
+
+def search_score(X: torch.Tensor, L: int) -> float:
+    """The example's margin C_PD delta^2 / (n lambda_min(H_hat)) (> 1 a counterexample), by the claim's
+    own path: rnn_core.infinite_ntk, the measured separation, pd_stats."""
+    import rnn_core
+    from rnn_core.data import separation
+
+    H = rnn_core.infinite_ntk(X).cpu()
+    s = pd_stats(H, float(separation(X.cpu())), L)
+    return s["bound"] / s["lambda_min_hat"] if s["lambda_min_hat"] > 0 else math.inf
+
+
+def search_objective(X: torch.Tensor, n: int) -> torch.Tensor:
+    """log(C_PD delta^2 / n) - log lambda_min(H_hat), differentiable (infinite_ntk_autograd, eigvalsh,
+    delta^2 = 2 - 2 max_{i<j} |<x_hat_i, x_hat_j>|)."""
+    H = infinite_ntk_autograd(X)
+    dg = torch.diagonal(H).clamp_min(torch.finfo(torch.float64).tiny).rsqrt()
+    Hh = H * dg[:, None] * dg[None, :]
+    lam = torch.linalg.eigvalsh(0.5 * (Hh + Hh.T))[0]
+    F = X.reshape(X.shape[0], -1)
+    U = F / F.norm(dim=1, keepdim=True)
+    G = (U @ U.T).abs() - 2.0 * torch.eye(X.shape[0], dtype=torch.float64, device=X.device)
+    d2 = 2.0 - 2.0 * G.max()
+    return torch.log(C_PD * d2 / n) - torch.log(lam.clamp_min(1e-300))
+
+
+def search(cell: dict, ctx: Context):
+    """The NTK-PD search problem of one search cell: points are datasets X (n, L, d) of the cell's regime
+    with separation >= 0.01; score = C_PD delta^2 / (n lambda_min(H_hat)); constant c_pd = C_PD / score."""
+    from claims.search import SearchProblem
+
+    n, L, regime = int(cell["n"]), int(cell["L"]), cell["regime"]
+
+    def start(recipe):
+        from rnn_core.data import make_dataset
+
+        X, _ = make_dataset(recipe)
+        return X.to(device=ctx.device, dtype=torch.float64), {}
+
+    return SearchProblem(
+        strategy=strategy(cell, ctx.profile),
+        start=start,
+        score=lambda X, base: search_score(X, L),
+        objective=lambda X, base: search_objective(X, n),
+        project=lambda X, base: search_project(X, regime),
+        feasible=lambda X, base: search_feasible(X, regime),
+        constant=lambda score: C_PD / score if score > 0 else math.inf,
+        declared=C_PD,
+        constant_name="c_pd",
+    )
+
+
+def worst_pair_constant(L: int) -> float:
+    """The n = 2 worst case of the unit regime in closed form: x = (e, ..., e, e), x' = (e, ..., e, -e).
+    Steps 1..L-1 coincide (c_l = 1, Kdot_l = 1, K_l = q_l = l), S_L = (L - 1) - 1, so c_L = (L - 2) / L and
+    H(x, x') = Kdot_L H(x, x): rho = 1 - arccos(1 - 2/L) / pi; delta^2 = 2 - 2 (L - 2) / L = 4 / L;
+    lambda_min(H_hat) = 1 - rho, constant = 2 (1 - rho) / delta^2 = L arccos(1 - 2/L) / (2 pi)
+    (1/2 at L = 2, 0.5877 at L = 3, 2/3 at L = 4, ~ sqrt(L) / pi for large L). That this pair is the worst
+    is a measurement: for n = 2 in the unit regime H_hat and delta depend only on the per-step cosines
+    (c_1..c_L) in [-1, 1]^L, and a dense grid over them (tests/test_search.py) finds no smaller constant."""
+    return L * math.acos(1.0 - 2.0 / L) / (2.0 * math.pi)
+
+
 CLAIM = register(
     Claim(
         id="NTK-PD",
@@ -311,5 +531,6 @@ CLAIM = register(
         cost=cost,
         settings=SETTINGS,
         figures=("reports.figures:ntk_pd_lambda_figure",),
+        search=search,
     )
 )

@@ -71,6 +71,10 @@ __all__ = [
     "summarize",
     "violation_reason",
     "cells",
+    "search_cells",
+    "search",
+    "search_rank",
+    "project_spectral",
     "strategy",
     "evaluate",
     "must_hold",
@@ -94,10 +98,16 @@ CONTROL_OMEGAS: tuple[float, ...] = (1.0, 2.0, 4.0)
 #: n sequences per example (each gets its own adversarial direction), the omega grid, and whether the
 #: out-of-grid omega = 1 probe is recorded in the series
 SETTINGS: dict[str, dict] = {
-    "smoke": {"n": 2, "omegas": (1e-3, 1e-1), "probe_one": False},
-    "quick": {"n": 2, "omegas": (1e-4, 3e-3, 1e-1), "probe_one": False},
-    "standard": {"n": 1, "omegas": (1e-4, 1e-3, 1e-2, 1e-1), "probe_one": False},
-    "full": {"n": 8, "omegas": (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1), "probe_one": True},
+    "smoke": {"n": 2, "omegas": (1e-3, 1e-1), "probe_one": False,
+              "search": {"widths": (64,), "lengths": (2,), "regimes": ("unit",), "stats": ("r_g",)}},
+    "quick": {"n": 2, "omegas": (1e-4, 3e-3, 1e-1), "probe_one": False,
+              "search": {"widths": (512,), "lengths": (2, 8), "regimes": ("unit",), "stats": STATS}},
+    "standard": {"n": 1, "omegas": (1e-4, 1e-3, 1e-2, 1e-1), "probe_one": False,
+                 "search": {"widths": (2048,), "lengths": (2, 8, 32), "regimes": ("normalized", "unit", "unnormalized"),
+                            "stats": STATS}},
+    "full": {"n": 8, "omegas": (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1), "probe_one": True,
+             "search": {"widths": (8192,), "lengths": (2, 8, 32, 64), "regimes": ("normalized", "unit", "unnormalized"),
+                        "stats": STATS}},
 }
 
 # ||R||_2: exact SVD up to this width, Lanczos (a lower bound, see lanczos_spectral_norm) above it.
@@ -264,6 +274,20 @@ def cells(profile) -> list[dict]:
     for regime in profile.regimes:
         out.append({"m": int(profile.max_width), "L": CONTROL_L, "regime": regime,
                     "omegas": list(CONTROL_OMEGAS), "control": True})
+    return out + search_cells(profile)
+
+
+def search_cells(profile) -> list[dict]:
+    """The counterexample-search cells (:mod:`claims.search`), one per statistic: the worst Delta with
+    ||Delta||_2 = omega at the largest omega of the pass rule (the grid's largest omega with omega L < 1)."""
+    s = CLAIM.settings_for(profile)
+    g = s["search"]
+    out = []
+    for regime in g["regimes"]:
+        for L in g["lengths"]:
+            omega = max(w for w in s["omegas"] if w * L < NEAR_INIT_OMEGA_L)
+            out += [{"kind": "search", "m": int(m), "L": int(L), "regime": regime, "omega": float(omega), "stat": stat}
+                    for m in g["widths"] for stat in g["stats"]]
     return out
 
 
@@ -361,6 +385,150 @@ def cost(cell: dict, profile) -> float:
     return common.seconds(flops, draws=3.0 * m * m)
 
 
+# ---------------------------------------------------------------------------------------------------
+# counterexample search (claims.search): the worst Delta with ||Delta||_2 = omega, for one statistic
+# ---------------------------------------------------------------------------------------------------
+
+def search_rank(L: int, m: int) -> int:
+    """The rank of the searched perturbations, min(m, 2L): for one sequence the statistics see Delta only
+    through Delta h'_{l-1} (L - 1 vectors) and Delta^T delta'_{l+1} (L - 1 vectors), so every Delta acts
+    on them like one of rank <= 2L - 2."""
+    return min(int(m), 2 * int(L))
+
+
+def project_spectral(Z: torch.Tensor) -> torch.Tensor:
+    """Z = (P, Q) stacked (2, m, k), Delta / omega = P Q^T: onto ||P Q^T||_2 = 1 by thin QRs of P and Q and
+    the SVD of the k x k core, singular values clipped to <= 1 and the largest set to 1."""
+    P, Q = Z[0].detach().to(torch.float64), Z[1].detach().to(torch.float64)
+    Qp, Rp = torch.linalg.qr(P)
+    Qq, Rq = torch.linalg.qr(Q)
+    Uc, S, Vh = torch.linalg.svd(Rp @ Rq.T)
+    S = S.clamp(max=1.0)
+    S[0] = 1.0
+    root = S.sqrt()
+    return torch.stack([Qp @ (Uc * root), Qq @ (Vh.T * root)])
+
+
+def _gradient_factors(p, X: torch.Tensor):
+    """(M, N) with G(x) = grad_W f(x) = M N^T = sum_{l>=2} delta_l h_{l-1}^T, one sequence, plain autograd-free
+    transcription of SPEC section 1 (exact masks)."""
+    from claims.catalogue._search_stability import forward_autograd
+
+    hs, gs = forward_autograd(p, X)
+    delta = (gs[-1] > 0).to(X.dtype) * p.B
+    deltas = [delta]
+    for g in reversed(gs[:-1]):
+        delta = (g > 0).to(X.dtype) * (delta @ p.W)
+        deltas.append(delta)
+    deltas = deltas[::-1]  # delta_1..delta_L, each (1, m)
+    M = torch.cat(deltas[1:], dim=0).T  # (m, L-1)
+    N = torch.cat(hs[:-1], dim=0).T
+    return M, N, hs, gs, deltas
+
+
+def _perturbed_objective(p, X, Z, omega: float, stat: str, L: int) -> torch.Tensor:
+    """log(stat / bound) of the perturbed network W + omega P Q^T, differentiable in Z = (P, Q): hard masks
+    for the backward pass (piecewise constant), a sigmoid surrogate for the flips count."""
+    from claims.catalogue._search_stability import forward_autograd
+
+    P, Q = Z[0], Z[1]
+    with torch.no_grad():
+        M, N, hs, gs, deltas = _gradient_factors(p, X)
+    Wp = p.W + omega * (P @ Q.T)
+    pp = p.with_W(Wp)
+    hs2, gs2 = forward_autograd(pp, X)
+    b = bound(stat, omega, L)
+    if stat == "r_h":
+        val = torch.stack([(h2 - h).norm() / h.norm().clamp_min(1e-300) for h, h2 in zip(hs, hs2)]).max()
+    elif stat == "flips":
+        val = torch.stack([torch.sigmoid(-g2 * torch.sign(g) / (0.1 * g.std().clamp_min(1e-300))).mean()
+                           for g, g2 in zip(gs, gs2)]).max()
+    elif stat == "r_g":
+        delta = (gs2[-1] > 0).to(X.dtype) * p.B
+        d2 = [delta]
+        for g in reversed(gs2[:-1]):
+            delta = (g > 0).to(X.dtype) * (delta @ Wp)
+            d2.append(delta)
+        d2 = d2[::-1]
+        Mc = torch.cat([torch.cat(d2[1:], dim=0), -M.T], dim=0)
+        Nc = torch.cat([torch.cat(hs2[:-1], dim=0), N.T], dim=0)
+        change = ((Mc @ Mc.T) * (Nc @ Nc.T)).sum().clamp_min(1e-300).sqrt()
+        val = change / ((M.T @ M) * (N.T @ N)).sum().sqrt()
+    elif stat == "first_order":
+        f, f2 = hs[-1] @ p.B, hs2[-1] @ p.B
+        linear = omega * ((M.T @ P) * (N.T @ Q)).sum()
+        fro = omega * ((P.T @ P) * (Q.T @ Q)).sum().clamp_min(1e-300).sqrt()
+        val = (f2 - f - linear).abs().sum() / (((M.T @ M) * (N.T @ N)).sum().sqrt() * fro)
+    else:
+        raise ValueError(f"stat must be one of {STATS}, got {stat!r}")
+    return torch.log(val.clamp_min(1e-300) / b)
+
+
+def search(cell: dict, ctx: Context):
+    """PERT's search problem on one search cell: the input x and the network are a drawn recipe's (n = 1),
+    the point is Delta / omega = P Q^T of rank search_rank(L, m) with ||P Q^T||_2 = 1 (``project_spectral``);
+    score = the cell's statistic / its bound c (omega L)^p (the claim's own ``perturbation_statistics``
+    with the dense Delta); constant = 4 score. Start points: the top singular pair of G(x) (the claim's
+    adversarial direction) plus a seeded Gaussian rest."""
+    from claims.search import SearchProblem
+    from rnn_core.data import Recipe
+    from rnn_core.perturb import perturbation_statistics
+
+    m, L, stat, omega = int(cell["m"]), int(cell["L"]), cell["stat"], float(cell["omega"])
+    if stat not in STATS:
+        raise ValueError(f"cell stat must be one of {', '.join(STATS)}, got {stat!r}")
+    k = search_rank(L, m)
+    memo: dict[str, tuple] = {}
+
+    def setup(base):
+        key = repr(sorted(base.items()))
+        if key not in memo:
+            memo.clear()
+            recipe = Recipe.from_dict(base)
+            memo[key] = (common.network(cell, recipe, ctx), common.inputs(recipe, ctx))
+        return memo[key]
+
+    def start(recipe):
+        base = recipe.to_dict()
+        p, X = setup(base)
+        M, N, *_ = _gradient_factors(p, X)
+        gen = torch.Generator().manual_seed(_direction_seed(recipe.init_seed))
+        Z = 0.3 * torch.randn((2, m, k), generator=gen, dtype=torch.float64).to(ctx.device) / math.sqrt(m)
+        Qm, Rm = torch.linalg.qr(M)
+        Qn, Rn = torch.linalg.qr(N)
+        U, _, Vh = torch.linalg.svd(Rm @ Rn.T)
+        Z[0, :, 0], Z[1, :, 0] = Qm @ U[:, 0], Qn @ Vh[0]
+        return Z, base
+
+    def score(Z, base):
+        p, X = setup(base)
+        R = Z[0] @ Z[1].T
+        S = perturbation_statistics(p, X, torch.tensor([omega], dtype=torch.float64), R=R)
+        return float(getattr(S, stat)[0]) / bound(stat, omega, L)
+
+    def feasible(Z, base):
+        if tuple(Z.shape) != (2, m, k):
+            return f"the point has shape {tuple(Z.shape)}, not (2, {m}, {k})"
+        norm = float(torch.linalg.matrix_norm(Z[0] @ Z[1].T, ord=2))
+        return "" if abs(norm - 1.0) <= 1e-9 else f"||Delta||_2 / omega = {norm:.12g}, not 1"
+
+    def objective(Z, base):
+        p, X = setup(base)
+        return _perturbed_objective(p, X, Z, omega, stat, L)
+
+    return SearchProblem(
+        strategy=common.recipes_for(cell, 1),
+        start=start,
+        score=score,
+        objective=objective,
+        project=lambda Z, base: project_spectral(Z),
+        feasible=feasible,
+        constant=lambda s: DECLARED[stat] * s,
+        declared=DECLARED[stat],
+        constant_name=stat,
+    )
+
+
 CLAIM = register(
     Claim(
         id="PERT",
@@ -403,5 +571,6 @@ CLAIM = register(
         cost=cost,
         settings=SETTINGS,
         figures=("reports.figures:pert_figure",),
+        search=search,
     )
 )
