@@ -45,6 +45,23 @@ def test_a_catalogue_orders_its_own_claims_by_registering_them():
     assert [c.id for c in select_claims("MID,ZED", mine)] == ["ZED", "MID"]
 
 
+def test_the_engine_imports_no_report_and_names_no_claim():
+    """Below the front ends (cli, runner, audit) nothing in claims/ imports the reports package, and no
+    engine module names a claim of the catalogue: the order and everything else comes from the registry."""
+    import ast
+    from pathlib import Path
+
+    front_ends = {"cli.py", "runner.py", "audit.py"}
+    for path in sorted((Path(registry.__file__).parent).glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        modules = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+        modules |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        if path.name not in front_ends:
+            assert not {m for m in modules if m.split(".")[0] == "reports"}, f"{path.name} imports reports"
+        named = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and n.value in CATALOGUE_ORDER}
+        assert not named, f"{path.name} names the claims {sorted(named)}"
+
+
 def test_joined_spec_rebuilds_without_the_cache(monkeypatch):
     first = resolve_registry(BOTH)
     monkeypatch.setattr(registry, "_JOINED", {})  # what a fresh worker process sees
