@@ -137,3 +137,20 @@ def test_cost_grows_with_n():
     a = ntk_pd.cost({"L": 4, "regime": "unit", "n": 8}, SMOKE)
     b = ntk_pd.cost({"L": 4, "regime": "unit", "n": 256}, SMOKE)
     assert 0 < a < b
+
+
+def test_search_cells_are_listed_asserted_and_attack_the_worst_pair():
+    from claims.search import SearchPoint, evaluate_point
+
+    for name in ("smoke", "quick", "standard"):
+        profile = get_profile(name)
+        search = [c for c in ntk_pd.CLAIM.cells(profile) if c.get("kind") == "search"]
+        assert search and all(set(c) == {"kind", "n", "L", "regime"} for c in search)
+        assert all(ntk_pd.CLAIM.must_hold(c, profile) for c in search)
+    assert {(c["n"], c["L"]) for c in ntk_pd.search_cells(get_profile("quick"))} >= {(2, 2), (3, 8), (8, 8)}
+    # the closed-form worst pair sits exactly on the declared constant: not a counterexample, margin 1
+    cell = {"kind": "search", "n": 2, "L": 2, "regime": "unit"}
+    X = torch.tensor([[[1.0], [1.0]], [[1.0], [-1.0]]], dtype=torch.float64)
+    out = evaluate_point(ntk_pd.CLAIM, cell, SearchPoint.of(X, {}), CTX)
+    assert out.ok is True and out.margin == pytest.approx(1.0, abs=1e-12)
+    assert out.constants["c_pd"] == pytest.approx(ntk_pd.C_PD, abs=1e-12)

@@ -281,3 +281,15 @@ def test_every_cell_of_every_profile_keeps_two_omegas_in_the_near_initialization
                 continue
             assert len(rule) >= 2 and all(w * cell["L"] < 1 for w in rule), (profile.name, cell)
             assert all(w * cell["L"] >= 1 or w == 1.0 for w in probe), (profile.name, cell)
+
+
+def test_search_cells_one_per_statistic_at_the_largest_rule_omega_are_findings():
+    for name in ("smoke", "quick", "standard"):
+        profile = get_profile(name)
+        search = [c for c in pert.CLAIM.cells(profile) if c.get("kind") == "search"]
+        assert search and {c["stat"] for c in search} <= set(pert.STATS)
+        for c in search:
+            rule, _ = pert._omegas(c, profile)
+            assert c["omega"] == max(rule) and c["omega"] * c["L"] < 1
+            assert not pert.CLAIM.must_hold(c, profile)
+    assert {c["stat"] for c in pert.search_cells(get_profile("quick"))} == set(pert.STATS)
