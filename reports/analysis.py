@@ -722,7 +722,7 @@ def claim_sentence(records: list[dict]) -> str:
                      f"{'do' if len(asserted_bad) != 1 else 'does'} not hold ({what}{more})")
     parts += threshold_phrase(main)
     main = [r for r in main if not is_threshold(r)]  # the grid's reading below: cells of fixed (m, L)
-    regimes = regimes_of(records)
+    regimes = regimes_of([r for r in records if not is_threshold(r)])
     if main and has_width_axis(main):
         pooled = threshold_widths(main, None)
         per_regime = {g: threshold_widths(main, g) for g in regimes}

@@ -22,9 +22,11 @@ import pytest
 from reports.build import build_report
 
 try:
-    from tests.fixtures_records import make_record, run_meta, synthetic_audit, synthetic_quick, write_results
+    from tests.fixtures_records import (make_record, run_meta, synthetic_audit, synthetic_quick, synthetic_thresholds,
+                                        write_results)
 except ImportError:  # tests/ not a package on sys.path
-    from fixtures_records import make_record, run_meta, synthetic_audit, synthetic_quick, write_results
+    from fixtures_records import (make_record, run_meta, synthetic_audit, synthetic_quick, synthetic_thresholds,
+                                  write_results)
 
 pytestmark = pytest.mark.browser
 
@@ -97,6 +99,11 @@ def assert_page_ok(page: pathlib.Path, claims: list[str], work: pathlib.Path, sh
     if 'id="kill-table"' in text:
         w, h = checks["killMatrix"]
         assert w > 0 and h > 0, "kill matrix not visible"
+    if 'id="threshold-matrix"' in text:
+        w, h = checks["thresholdMatrix"]
+        assert w > 0 and h > 0, "threshold matrix not visible"
+        start = text.index('id="threshold-matrix"')
+        assert checks["matrixEntries"] == text[start:text.index("</table>", start)].count('<td class="ts ts-') > 0
     for key, (w, h) in list(checks["sections"].items()) + list(checks["figures"].items()):
         assert w > 0 and h > 0, key
     shot = screenshot(page, work, shot_name)
@@ -106,7 +113,7 @@ def assert_page_ok(page: pathlib.Path, claims: list[str], work: pathlib.Path, sh
 
 @needs_chromium
 def test_synthetic_report_in_chromium(tmp_path):
-    recs = synthetic_quick()
+    recs = synthetic_quick() + synthetic_thresholds()  # grid cells and threshold cells (the m*(L) matrix)
     # a control that did not work, a must-hold cell that fails, a file that could not be read
     recs.append(make_record("FWD", {"m": 2048, "L": 16, "regime": "unit", "control": True}, "inconclusive"))
     recs.append(make_record("BWD", {"m": 4096, "L": 2, "regime": "unit"}, "fails", 2.0, expect="holds"))
@@ -115,6 +122,7 @@ def test_synthetic_report_in_chromium(tmp_path):
     page = build_report(root, tmp_path / "site", audit=synthetic_audit())
     text = page.read_text(encoding="utf-8")
     assert 'id="could-not-be-read"' in text and 'id="kill-table"' in text and "✗ 2 disagreements" in text
+    assert 'id="threshold-matrix"' in text
     assert_page_ok(page, sorted({r["claim"] for r in recs}), tmp_path / "chromium", "report-synthetic.png")
 
 
