@@ -68,7 +68,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
     p.add_argument("--workers", default="1", help="local worker processes (>= 1, default 1)")
     p.add_argument("--dask-local", default=None, metavar="N", help="run on a Dask LocalCluster of N worker processes")
-    p.add_argument("--scheduler", default=None, metavar="ADDR", help="run on the Dask scheduler at ADDR (tcp://HOST:PORT)")
+    p.add_argument("--scheduler", default=None, metavar="ADDR",
+                   help="run on the Dask scheduler at ADDR (tls://HOST:PORT; tcp:// only on a trusted network)")
+    p.add_argument("--tls-ca-file", default=None, metavar="PEM", help="with tls://: the cluster's CA certificate")
+    p.add_argument("--tls-cert", default=None, metavar="PEM", help="with tls://: this controller's certificate")
+    p.add_argument("--tls-key", default=None, metavar="PEM", help="with tls://: the private key of --tls-cert")
+    p.add_argument("--allow-mixed-workers", action="store_true",
+                   help="run even when workers differ from this controller in version, commit, torch, device "
+                        "kind or catalogues (recorded in _run.json)")
     p.add_argument("--threads", default=None, metavar="T", help="torch threads per worker (default cores / workers)")
     p.add_argument("--claims", default=None, help="comma-separated claim ids (default: all)")
     p.add_argument("--fresh", action="store_true", help="delete this folder's conflicting records and rerun every cell")
@@ -221,12 +228,22 @@ def _cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         raise UsageError("choose one of --workers N, --dask-local N, --scheduler ADDR")
     if args.scheduler is not None and not args.scheduler.strip():
         raise UsageError("--scheduler must be an address like tcp://HOST:8786")
+    scheduler = args.scheduler
+    cluster_flags = [f for f, v in (("--tls-ca-file", args.tls_ca_file), ("--tls-cert", args.tls_cert),
+                                    ("--tls-key", args.tls_key), ("--allow-mixed-workers", args.allow_mixed_workers)) if v]
+    if cluster_flags and scheduler is None:
+        raise UsageError(f"{cluster_flags[0]} needs --scheduler ADDR")
+    if scheduler is not None:
+        from claims.remote import Remote
+
+        scheduler = Remote(scheduler.strip(), tls_ca_file=args.tls_ca_file, tls_cert=args.tls_cert,
+                           tls_key=args.tls_key, allow_mixed_workers=args.allow_mixed_workers)
     shard = parse_shard(args.shard) if args.shard is not None else None
     selected = select_claims(args.claims, registry)
     summary = run_profile(
         profile, args.out, device=args.device, workers=workers, claims=[c.id for c in selected],
         resume=not args.fresh, progress=_Progress(err), registry=registry, report=not args.no_report,
-        seed=seed, dtype=args.dtype, shard=shard, dask_local=dask_local, scheduler=args.scheduler,
+        seed=seed, dtype=args.dtype, shard=shard, dask_local=dask_local, scheduler=scheduler,
         threads=threads, warn=lambda line: err.write(f"{PROG}: {line}\n"),
     )
     counts = summary.verdict_counts()
@@ -325,6 +342,7 @@ def _cmd_audit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     """Entry point; returns the exit code (see the module docstring)."""
     from claims.store import FolderBusy, WriteError
+    from claims.workercheck import MixedWorkers
 
     out = stdout or sys.stdout
     err = stderr or sys.stderr
@@ -349,6 +367,11 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
     except KeyboardInterrupt:
         err.write(f"{PROG}: interrupted\n")
         return 130
+    except MixedWorkers as exc:  # one line per worker that differs
+        if debug:
+            raise
+        err.write("".join(f"{PROG}: error: {line}\n" for line in (exc.headline, *exc.lines)))
+        return EXIT_USAGE
     except (WriteError, FolderBusy, MemoryError) as exc:
         if debug:
             raise

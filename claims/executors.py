@@ -10,7 +10,13 @@ shared filesystem.
   their own when the parent disappears (they poll their parent PID). A worker lost while running is
   replaced and its cells are run again; a cell lost twice is recorded as ``error`` with the reason.
 - :class:`DaskExecutor`: ``distributed`` on a ``LocalCluster`` of N worker processes (loopback only) or
-  on a running scheduler (``tcp://HOST:PORT``). Every cell is submitted at once with ``priority=`` its
+  on a running scheduler (``tls://HOST:PORT`` with certificates, :class:`claims.remote.Remote`; a plain
+  ``tcp://`` address to another machine draws a one-line warning). Before the first cell every worker's
+  identity (versions, commit, device kind, catalogues) is compared with the controller's
+  (:mod:`claims.workercheck`); a worker that joins later checks itself before its first cell. A CPU
+  cell whose memory estimate ``claim.memory_bytes`` exceeds ``MEMORY_FRACTION`` x every worker's
+  memory limit is recorded ``skipped`` without being sent; one that fits some workers is restricted
+  to those. Every cell is submitted at once with ``priority=`` its
   cost, so the scheduler starts the expensive ones first; results stream back with ``as_completed``.
   On a local cluster a cell whose worker died is retried once (``allowed-failures = 1``) and recorded
   as ``error`` when it kills a second worker; a remote scheduler applies its own setting. GPU cells
@@ -28,11 +34,12 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Protocol, Sequence
+from typing import Any, Callable, Iterator, Protocol, Sequence
 
 from claims.cell import error_record, evaluate_cell
 
-__all__ = ["Task", "Executor", "SerialExecutor", "PoolExecutor", "DaskExecutor", "run_task", "make_executor"]
+__all__ = ["Task", "Executor", "SerialExecutor", "PoolExecutor", "DaskExecutor", "run_task", "make_executor",
+           "fitting_workers"]
 
 WORKER_LOST_LIMIT = 2  # a cell whose worker died this many times is recorded as ``error``
 
@@ -51,6 +58,13 @@ class Task:
     cost: float = 1.0  # estimated seconds (claims.scheduling)
     threads: int | None = None  # torch threads for the worker; None leaves them alone
     key: str = field(default="", compare=False)  # claim id / cell key, for messages
+
+
+def _stderr_line(line: str) -> None:
+    import sys
+
+    sys.stderr.write(f"rnnclaims: {line}\n")
+    sys.stderr.flush()
 
 
 def _device_for_worker(device: str) -> str:
@@ -89,8 +103,11 @@ def run_task(task: Task) -> dict:
     return record
 
 
-def run_task_on_dask(task: Task) -> dict:
-    """run_task on a Dask worker. The worker's event-loop thread uses the global ``random`` module
+def run_task_on_dask(task: Task, expected: Any = None) -> dict:
+    """run_task on a Dask worker, after checking that the worker runs what the controller runs
+    (``expected``: :class:`claims.workercheck.Expected`; a worker that differs refuses the cell with
+    ``WorkerDiffers``, or, when mixing is allowed, runs it and lists the differences in the record's
+    ``worker.differs``). The worker's event-loop thread uses the global ``random`` module
     (heartbeat jitter) while a cell draws its example; Hypothesis compares the global random state
     before and after each draw and reports that other thread's use as "Do not use the `random` module
     inside strategies" (a cross-thread false positive: our strategies draw only through Hypothesis).
@@ -99,9 +116,15 @@ def run_task_on_dask(task: Task) -> dict:
 
     from hypothesis.errors import HypothesisDeprecationWarning
 
+    from claims.workercheck import check_this_worker
+
+    diffs = check_this_worker(expected)
     warnings.filterwarnings("ignore", message="Do not use the `random` module inside strategies",
                             category=HypothesisDeprecationWarning)
-    return run_task(task)
+    record = run_task(task)
+    if diffs:
+        record["worker"] = {**record.get("worker", {}), "differs": diffs}
+    return record
 
 
 def _lost_record(task: Task, message: str) -> dict:
@@ -111,6 +134,22 @@ def _lost_record(task: Task, message: str) -> dict:
     claim = resolve_registry(task.registry).get(task.claim_id)
     return error_record(claim, task.cell, task.profile, task.device, message, seed=task.seed,
                         dtype=network_dtype(claim, task.dtype))
+
+
+def _unsent_record(task: Task, message: str) -> dict:
+    """A cell the controller decided not to send: verdict ``skipped`` with ``message``; no worker ran it."""
+    record = _lost_record(task, message)
+    record["verdict"] = "skipped"
+    record["worker"] = {"host": None, "pid": None, "threads": None, "device": task.device}
+    return record
+
+
+def fitting_workers(need: int, limits: dict[str, int]) -> list[str]:
+    """The workers whose memory limit holds a cell of ``need`` bytes: ``need <= MEMORY_FRACTION x limit``
+    (the worker-side memory guard's rule); a limit of 0 is no limit."""
+    from claims.environment import MEMORY_FRACTION
+
+    return [w for w, limit in limits.items() if not limit or need <= MEMORY_FRACTION * limit]
 
 
 class Executor(Protocol):
@@ -252,12 +291,14 @@ class PoolExecutor:
 
 
 class DaskExecutor:
-    """``distributed``: a LocalCluster of ``local_workers`` processes, or the scheduler at ``address``."""
+    """``distributed``: a LocalCluster of ``local_workers`` processes, or the scheduler at ``address``
+    (an address string or a :class:`claims.remote.Remote` with its TLS files and worker policy).
+    warn: where the plain-tcp warning goes (default stderr)."""
 
     kind = "dask"
 
-    def __init__(self, *, local_workers: int | None = None, address: str | None = None,
-                 threads: int | None = None) -> None:
+    def __init__(self, *, local_workers: int | None = None, address: Any = None,
+                 threads: int | None = None, warn: Callable[[str], None] | None = None) -> None:
         if (local_workers is None) == (address is None):
             raise ValueError("DaskExecutor needs exactly one of local_workers and address")
         try:
@@ -265,8 +306,14 @@ class DaskExecutor:
             from distributed import Client, LocalCluster
         except ImportError as exc:  # pragma: no cover - dask is a dependency
             raise ValueError(f"the Dask executor needs dask.distributed: {exc}") from exc
-        self.address = address
+        from claims.remote import Remote
+
+        self.remote = None if address is None else address if isinstance(address, Remote) else Remote(address)
+        self.address = None if self.remote is None else self.remote.address
         self.cluster = None
+        self.mixed: list[str] = []  # workers that differ, when mixing is allowed
+        self._limits: dict[str, int] = {}  # worker address -> memory limit in bytes (0: none)
+        self._expected: Any = None  # claims.workercheck.Expected of the run, sent with every cell
         if local_workers is not None:
             self.workers = int(local_workers)
             self.threads = threads
@@ -281,7 +328,17 @@ class DaskExecutor:
                                             resources=self._local_resources(), silence_logs=50)
                 self.client = Client(self.cluster)
         else:
-            self.client = Client(address, timeout="30s")
+            from claims.remote import plain_tcp_risk
+
+            risk = plain_tcp_risk(self.address)
+            if risk:
+                (warn or _stderr_line)(risk)
+            security = self.remote.security()
+            try:  # the connect timeout is Dask's (distributed.comm.timeouts.connect, 30 s by default)
+                self.client = Client(self.address, security=security,
+                                     timeout=dask.config.get("distributed.comm.timeouts.connect"))
+            except OSError as exc:
+                raise OSError(f"cannot connect to the scheduler at {self.address}: {exc}") from exc
             info = self.client.scheduler_info()
             self.workers = len(info.get("workers", {}))
             self.threads = threads
@@ -300,26 +357,80 @@ class DaskExecutor:
         """PIDs of the worker processes (for tests that kill one)."""
         return list(self.client.run(os.getpid).values())
 
+    def _check_workers(self, tasks: Sequence[Task]) -> None:
+        """Compare every worker with this controller before the first cell (claims.workercheck)."""
+        from claims.workercheck import Expected, MixedWorkers, check_workers
+
+        allow = bool(self.remote is not None and self.remote.allow_mixed_workers)
+        def expected() -> Expected:
+            return Expected.of_run(tasks[0].registry, [t.claim_id for t in tasks], tasks[0].device, allow_mixed=allow)
+
+        self._expected = expected()
+        lines, asked = check_workers(self.client, self._expected)
+        if lines and expected() != self._expected:  # this checkout moved during the check: ask again
+            self._expected = expected()
+            lines, asked = check_workers(self.client, self._expected)
+        if lines and not allow:
+            raise MixedWorkers(lines, asked)
+        self.mixed.extend(lines)
+
+    def _placement(self, task: Task) -> tuple[list[str] | None, str | None]:
+        """(worker restriction, reason not to send) for a CPU cell, from the workers' memory limits."""
+        if task.device.startswith("cuda") or not self._limits:
+            return None, None  # GPU memory is checked on the worker; no worker known yet
+        from claims.registry import resolve_registry
+
+        try:
+            need = int(resolve_registry(task.registry).get(task.claim_id).memory_bytes(task.cell, task.profile))
+        except Exception:
+            return None, None  # the worker's own guard reports the broken estimate
+        fits = fitting_workers(need, self._limits)
+        if not fits:
+            largest = max(self._limits.values())
+            from claims.environment import MEMORY_FRACTION
+
+            return None, (f"memory guard: needs about {need / 2**30:.2f} GiB, more than {MEMORY_FRACTION:.0%} of "
+                          f"every worker's memory limit (largest {largest / 2**30:.2f} GiB); not sent")
+        return (sorted(fits) if len(fits) < len(self._limits) else None), None
+
     def results(self, tasks: Sequence[Task]) -> Iterator[tuple[Task, dict]]:
         from distributed import as_completed
 
+        from claims.workercheck import MixedWorkers, WorkerDiffers
+
+        if not tasks:
+            return
+        self._check_workers(tasks)
+        workers = self.client.scheduler_info().get("workers", {})
+        self._limits = {a: int(w.get("memory_limit") or 0) for a, w in workers.items()}
         by_future: dict[Any, Task] = {}
+        where_of: dict[int, list[str] | None] = {}
+        unsent: list[tuple[Task, dict]] = []
         for rank, task in enumerate(tasks):  # tasks come most expensive first: priority = their rank
-            by_future[self._submit(task, priority=len(tasks) - rank)] = task
+            where, why = self._placement(task)
+            if why is not None:
+                unsent.append((task, _unsent_record(task, why)))
+                continue
+            where_of[id(task)] = where
+            by_future[self._submit(task, priority=len(tasks) - rank, workers=where)] = task
         self._futures = list(by_future)
+        yield from unsent
         suspects: list[Task] = []
         for fut in as_completed(self._futures):
             task = by_future[fut]
             try:
                 record = fut.result()
+            except WorkerDiffers as exc:  # a worker that joined after the check
+                raise MixedWorkers([str(exc)]) from None
             except Exception as exc:
                 if type(exc).__name__ == "KilledWorker":  # maybe only queued on a dying worker
                     suspects.append(task)
                     continue
                 record = _lost_record(task, f"worker failed: {type(exc).__name__}: {exc}")
+            self._note(record)
             yield task, record
         for task in suspects:  # alone on the cluster, a cell that kills its worker again is the culprit
-            fut = self._submit(task, priority=0)
+            fut = self._submit(task, priority=0, workers=where_of.get(id(task)))
             self._futures = [fut]
             try:
                 record = fut.result()
@@ -329,10 +440,20 @@ class DaskExecutor:
                 record = _lost_record(task, why)
             yield task, record
 
-    def _submit(self, task: Task, *, priority: int) -> Any:
+    def _note(self, record: dict) -> None:
+        """Keep the line of a differing worker that ran a cell (mixing allowed)."""
+        worker = record.get("worker") or {}
+        if worker.get("differs"):
+            line = f"worker {worker.get('host')} (pid {worker.get('pid')}): " + "; ".join(worker["differs"])
+            if line not in self.mixed:
+                self.mixed.append(line)
+
+    def _submit(self, task: Task, *, priority: int, workers: list[str] | None = None) -> Any:
         gpu = task.device.startswith("cuda")
-        return self.client.submit(run_task_on_dask, task, key=f"cell-{task.claim_id}-{abs(hash(task.key))}-{id(task)}-{priority}",
-                                  pure=False, priority=priority, resources={"GPU": 1} if gpu else None)
+        return self.client.submit(run_task_on_dask, task, self._expected,
+                                  key=f"cell-{task.claim_id}-{abs(hash(task.key))}-{id(task)}-{priority}",
+                                  pure=False, priority=priority, resources={"GPU": 1} if gpu else None,
+                                  workers=workers, allow_other_workers=False)
 
     def close(self, *, kill: bool = False) -> None:
         try:
@@ -354,12 +475,19 @@ class DaskExecutor:
     def describe(self) -> dict:
         out = {"kind": self.kind, "workers": self.workers}
         out["address"] = self.address or "LocalCluster (127.0.0.1)"
+        if self.remote is not None and self.remote.scheme == "tls":
+            out.update(self.remote.describe())
+        if self.remote is not None and self.remote.allow_mixed_workers:
+            out["allow_mixed_workers"] = True
+        if self.mixed:
+            out["mixed_workers"] = list(self.mixed)
         return out
 
 
-def make_executor(*, workers: int = 1, dask_local: int | None = None, scheduler: str | None = None,
+def make_executor(*, workers: int = 1, dask_local: int | None = None, scheduler: Any = None,
                   threads: int | None = None) -> Executor:
-    """The executor for the run's flags: ``scheduler`` > ``dask_local`` > ``workers`` (1: serial)."""
+    """The executor for the run's flags: ``scheduler`` > ``dask_local`` > ``workers`` (1: serial).
+    ``scheduler``: an address, or a :class:`claims.remote.Remote` (TLS files, ``allow_mixed_workers``)."""
     from claims.environment import threads_per_worker
 
     if scheduler is not None:

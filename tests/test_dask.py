@@ -213,7 +213,8 @@ def test_dask_local_cluster_is_loopback_and_described_in_run_json(dask_run):
     meta = json.loads((dask.results_dir / "_run.json").read_text())
     assert meta["executor"] == {"kind": "dask", "workers": 2, "address": "LocalCluster (127.0.0.1)"}
     pids = {w["pid"] for w in meta["workers"]}
-    assert pids == {r["worker"]["pid"] for r in dask.records} and os.getpid() not in pids
+    sent = {r["worker"]["pid"] for r in dask.records if r["worker"]["pid"] is not None}  # None: not sent (memory)
+    assert pids == sent and os.getpid() not in pids
     assert meta["complete"] is True and meta["cells_on_disk"] == dask.total
     assert capture.executor.cluster is None  # closed by the run
 
@@ -295,7 +296,9 @@ def test_run_on_a_scheduler_address(own_cluster, pool_run, tmp_path, monkeypatch
     assert {w["pid"] for w in summary.meta["workers"]} <= worker_pids  # the cells ran on that cluster
     assert len(own_cluster.scheduler.workers) == 2  # and it is still running
     # most expensive first, priority growing with the cost
-    assert len(submitted) == summary.total
+    not_sent = [r for r in summary.records if r["worker"]["pid"] is None]
+    assert [r["claim"] for r in not_sent] == ["TOY-MEMORY"]  # no worker's memory limit holds it
+    assert len(submitted) == summary.total - len(not_sent)
     costs = [c for c, _, _ in submitted]
     priorities = [p for _, p, _ in submitted]
     assert costs == sorted(costs, reverse=True) and len(set(costs)) > 1
