@@ -83,9 +83,12 @@ def run_profile(
     folder that conflict with the run, and the selected claims' records, are removed). seed: the run
     seed of every cell's draw. dtype: "auto" (each claim's declared precision) or "float64". shard:
     (I, N) for a cost-balanced 1/N of the cells. warn: where lines about the folder (invalid files,
-    pruned records) go. report: not built here (:func:`claims.runner.run_profile` builds it); accepted
-    so that every front end takes the same keywords.
+    pruned records) go. report: must be False here: the report is built by the front ends
+    (:func:`claims.runner.run_profile`, the CLI), which take the same keywords.
     """
+    if report:
+        raise ValueError("claims.session.run_profile builds no report; use claims.runner.run_profile(..., "
+                         "report=True) or `rnnclaims report`")
     reg = resolve_registry(registry)  # first: a catalogue may register its own profiles
     profile = get_profile(profile)
     _check_int("workers", workers, 1)

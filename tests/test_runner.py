@@ -144,6 +144,17 @@ def test_run_profile_resumes_error_cells_and_reports_progress(tmp_path):
     assert second.resumed == 6 and second.ran == 1  # only the error cell runs again
 
 
+def test_the_facade_builds_the_report_and_the_session_does_not(tmp_path):
+    from claims import session
+
+    summary = run_profile(SMOKE, tmp_path, device="cpu", claims=["TOY-HOLDS"], registry=TOY, warn=lambda _: None)
+    assert summary.report_error is None and summary.report_path == tmp_path / "index.html"
+    assert "TOY-HOLDS" in summary.report_path.read_text(encoding="utf-8")
+    with pytest.raises(ValueError, match="claims.runner.run_profile"):
+        session.run_profile(SMOKE, tmp_path / "b", device="cpu", claims=["TOY-HOLDS"], registry=TOY, report=True)
+    assert not (tmp_path / "b").exists()
+
+
 def test_two_workers_give_the_records_of_one(tmp_path):
     one = run_profile(SMOKE, tmp_path / "one", device="cpu", claims=["TOY-HOLDS", "TOY-FAILS"], registry=TOY,
                       report=False)
