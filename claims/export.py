@@ -13,20 +13,21 @@ Four tables:
   the point's own fields (``example`` and whatever the claim plots).
 - **thresholds**: one row per (claim, regime, L) of every threshold cell (``record["kind"] ==
   "threshold"``): the cell (claim, cell_key, regime, control, expect, verdict, m_min, m_max), then the
-  length's search: L, status (found / above / below / inconclusive / non-monotone), m_star (the
-  posterior median of m*, empty when censored), lo / hi (the 95% interval of m*: "above" has lo = m_max
-  and no hi, "below" no lo and hi = m_min), ratio = hi / lo (the resolution of m*, a factor), the
-  certificate (certificate_m, certificate_verdict, certificate_examples, certificate_failures: the
+  length's search: L, asserted (the cell must hold and asserts this length: its ``asserted_lengths``,
+  or every length when it names none), status (found / above / below / inconclusive / non-monotone),
+  m_star (the posterior median of m*, empty when censored), lo / hi (the 95% interval of m*: "above" has
+  lo = m_max and no hi, "below" no lo and hi = m_min), ratio = hi / lo (the resolution of m*, a factor),
+  the certificate (certificate_m, certificate_verdict, certificate_examples, certificate_failures: the
   sequential test that certifies the status), examples, cost_s, monotone_p, n_probes and probes (every
   width drawn at, as JSON text).
 - **growth**: one row per threshold cell: the fit of m*(L) ~ L^a against m*(L) ~ exp(b L) over its
-  lengths, censored points as bounds: law (which the data prefer), exponent with exponent_lo /
-  exponent_hi (95% interval of a), rate with rate_lo / rate_hi, evidence_ratio (likelihood power /
-  exponential, > 1 favours the power law), bound (the exponent bound the claim declares), points,
-  censored, note.
+  lengths, censored points as bounds: asserted (the cell must hold and asserts every length), law
+  (which the data prefer), exponent with exponent_lo / exponent_hi (95% interval of a), rate with
+  rate_lo / rate_hi, evidence_ratio (likelihood power / exponential, > 1 favours the power law), bound
+  (the exponent bound the claim declares), points, censored, note.
 
 Values that are not scalars (lists, dicts) are stored as JSON text; a column mixing text and numbers is
-stored as text. :func:`load_frame` gives either table as a pandas DataFrame.
+stored as text. :func:`load_frame` gives any of the tables as a pandas DataFrame.
 """
 
 from __future__ import annotations
@@ -102,10 +103,10 @@ def series_rows(records: Iterable[dict]) -> list[dict]:
 THRESHOLD_STATUSES = ("found", "above", "below", "inconclusive", "non-monotone")
 
 _CELL_FIELDS = ("claim", "cell_key", "regime", "control", "expect", "verdict", "m_min", "m_max")
-THRESHOLD_COLUMNS = (*_CELL_FIELDS, "L", "status", "m_star", "lo", "hi", "ratio", "certificate_m",
+THRESHOLD_COLUMNS = (*_CELL_FIELDS, "L", "asserted", "status", "m_star", "lo", "hi", "ratio", "certificate_m",
                      "certificate_verdict", "certificate_examples", "certificate_failures", "examples", "cost_s",
                      "monotone_p", "n_probes", "probes")
-GROWTH_COLUMNS = (*_CELL_FIELDS, "law", "exponent", "exponent_lo", "exponent_hi", "rate", "rate_lo", "rate_hi",
+GROWTH_COLUMNS = (*_CELL_FIELDS, "asserted", "law", "exponent", "exponent_lo", "exponent_hi", "rate", "rate_lo", "rate_hi",
                   "evidence_ratio", "bound", "points", "censored", "note")
 
 
@@ -136,6 +137,17 @@ def _cell_fields(record: dict) -> dict[str, Any]:
             "m_max": _number(params.get("m_max"))}
 
 
+def _asserted_lengths(record: dict) -> list | None:
+    """The lengths a threshold cell asserts: None when the cell asserts nothing (``expect`` is not
+    "holds"), its ``asserted_lengths``, or every length when it names none."""
+    if record.get("expect") != "holds":
+        return None
+    params = record.get("params") or {}
+    named = params.get("asserted_lengths") or []
+    return list(named) if named else list(params.get("lengths") or [t.get("L") for t in record["thresholds"]
+                                                                       if isinstance(t, dict)])
+
+
 def threshold_rows(records: Iterable[dict]) -> list[dict]:
     """One dict per (threshold cell, length) in the order stored (see the module docstring); ``probes``
     stays the stored list of dicts here (the written table holds it as JSON text). Entries that are not
@@ -145,6 +157,7 @@ def threshold_rows(records: Iterable[dict]) -> list[dict]:
         if not is_threshold(r):
             continue
         base = _cell_fields(r)
+        asserted = _asserted_lengths(r)
         for t in r["thresholds"]:
             if not isinstance(t, dict):
                 continue
@@ -153,7 +166,7 @@ def threshold_rows(records: Iterable[dict]) -> list[dict]:
             probes = [p for p in t.get("probes") or [] if isinstance(p, dict)]
             row = dict(base)
             row.update({
-                "L": t.get("L"), "status": t.get("status"), "m_star": _number(t.get("m_star")), "lo": lo, "hi": hi,
+                "L": t.get("L"), "asserted": asserted is not None and t.get("L") in asserted, "status": t.get("status"), "m_star": _number(t.get("m_star")), "lo": lo, "hi": hi,
                 "ratio": hi / lo if lo and hi else None,
                 "certificate_m": _number(cert.get("m")), "certificate_verdict": cert.get("verdict"),
                 "certificate_examples": cert.get("examples"), "certificate_failures": cert.get("failures"),
@@ -173,6 +186,10 @@ def growth_rows(records: Iterable[dict]) -> list[dict]:
             continue
         g = r.get("growth") if isinstance(r.get("growth"), dict) else None
         row = _cell_fields(r)
+        asserted = _asserted_lengths(r)
+        # the growth law is asserted when the cell asserts every one of its lengths
+        row["asserted"] = asserted is not None and all(t.get("L") in asserted for t in r["thresholds"]
+                                                       if isinstance(t, dict))
         e_lo, e_hi = _pair((g or {}).get("exponent_ci"))
         r_lo, r_hi = _pair((g or {}).get("rate_ci"))
         row.update({

@@ -46,6 +46,7 @@ from typing import Any, Iterable
 from claims.fits import LineFit, fmt_pm, loglog_slope
 from claims.export import growth_rows, threshold_rows
 from claims.export import is_threshold as _is_threshold
+from claims.threshold_cell import THRESHOLD_KEYS
 from claims.schema import count_verdicts, disagreements, order_claims
 
 __all__ = [
@@ -346,10 +347,7 @@ class ThresholdEntry:
     monotone_p: float | None
     probes: list[dict]
     record: dict
-
-    @property
-    def asserted(self) -> bool:
-        return self.record.get("expect") == "holds"
+    asserted: bool = False  # the cell must hold and asserts this length
 
     @property
     def control(self) -> bool:
@@ -426,15 +424,15 @@ def threshold_entries(records: Iterable[dict]) -> list[ThresholdEntry]:
             m_max=row["m_max"], certificate={k[len("certificate_"):]: row[k] for k in row
                                              if k.startswith("certificate_") and row[k] is not None},
             examples=row["examples"], cost_s=row["cost_s"], monotone_p=row["monotone_p"], probes=row["probes"],
-            record=by_key[(row["claim"], row["cell_key"])]))
+            record=by_key[(row["claim"], row["cell_key"])], asserted=bool(row["asserted"])))
     return out
 
 
 def cell_label(rec: dict) -> str:
     """A threshold cell's row label: its regime, then the parameters beyond the search's own
-    (kind, lengths, m_min, m_max), then "control" for a negative control."""
+    (:data:`claims.threshold_cell.THRESHOLD_KEYS`), then "control" for a negative control."""
     p = rec["params"]
-    rest = {k: v for k, v in p.items() if k not in ("kind", "regime", "lengths", "m_min", "m_max")}
+    rest = {k: v for k, v in p.items() if k not in (*THRESHOLD_KEYS, "regime")}
     label = str(p.get("regime", "all"))
     if rest:
         label += " · " + ", ".join(f"{k}={_fmt(v)}" for k, v in sorted(rest.items()))
@@ -490,10 +488,7 @@ class GrowthRow:
     points: Any
     censored: Any
     note: str
-
-    @property
-    def asserted(self) -> bool:
-        return self.record.get("expect") == "holds"
+    asserted: bool = False  # the cell must hold and asserts every length, so the growth bound is asserted
 
     @property
     def below_bound(self) -> bool | None:
@@ -545,7 +540,8 @@ def growth_table(by_claim: dict[str, list[dict]]) -> list[GrowthRow]:
                 claim=r["claim"], label=cell_label(r), record=r, law=row["law"], exponent=row["exponent"],
                 exponent_ci=(row["exponent_lo"], row["exponent_hi"]), rate=row["rate"],
                 rate_ci=(row["rate_lo"], row["rate_hi"]), evidence_ratio=row["evidence_ratio"], bound=row["bound"],
-                points=row["points"], censored=row["censored"], note=str(row["note"] or "")))
+                points=row["points"], censored=row["censored"], note=str(row["note"] or ""),
+                asserted=bool(row["asserted"])))
     return out
 
 

@@ -157,7 +157,9 @@ def reproduce_command(rec: dict) -> str | None:
     if not recipe:
         return None
     recipe_json = json.dumps(recipe, sort_keys=True, separators=(",", ":"))
-    cell_json = json.dumps(rec["params"], sort_keys=True, separators=(",", ":"))
+    # a threshold cell's failing example ran in one concrete (m, L) cell, which it stores
+    cell = rec.get("failing_cell") if isinstance(rec.get("failing_cell"), dict) else rec["params"]
+    cell_json = json.dumps(cell, sort_keys=True, separators=(",", ":"))
     cmd = (f"rnnclaims reproduce {shlex.quote(rec['claim'])} --recipe {shlex.quote(recipe_json)} "
            f"--cell {shlex.quote(cell_json)}")
     if isinstance(rec.get("profile"), str) and rec["profile"]:

@@ -330,11 +330,13 @@ def threshold_entry(L: int, status: str, m_star: float | None = None, interval: 
 
 def threshold_cell_record(claim: str, regime: str, entries: list[dict], growth: dict | None, verdict: str, *,
                           m_min: int = 16, m_max: int = 2048, expect: str | None = "default",
-                          extra: dict | None = None, profile: str = "quick") -> dict:
+                          asserted_lengths: list | None = None, extra: dict | None = None,
+                          profile: str = "quick") -> dict:
     """A threshold cell's record: the usual fields (make_record) plus kind, thresholds and growth; its
     examples / failures / inconclusive are the sums over the probes."""
-    cell = {"kind": "threshold", "regime": regime, "lengths": [e["L"] for e in entries], "m_min": m_min,
-            "m_max": m_max, **(extra or {})}
+    cell = {"kind": "threshold", "regime": regime, "lengths": [e["L"] for e in entries],
+            "asserted_lengths": list(asserted_lengths or []), "m_min": m_min, "m_max": m_max, "budget": 48,
+            "exponent_bound": 3.0, **(extra or {})}
     rec = make_record(claim, cell, verdict, float("nan"), expect=expect, profile=profile,
                       duration_s=sum(e["cost_s"] for e in entries))
     probes = [p for e in entries for p in e["probes"]]
@@ -353,9 +355,9 @@ def growth_fit(law, exponent, ci, evidence_ratio, *, bound=3.0, points=4, censor
 
 
 def synthetic_thresholds(profile: str = "quick") -> list[dict]:
-    """Threshold cells with known answers, every status present: FWD unit (asserted, holds: below at
-    L = 2, found 95 [80, 113], 380 [320, 452], 1500 [1260, 1780] at L = 4, 8, 16; power law a = 2.0
-    [1.7, 2.3] under the bound 3), FWD normalized (a finding: found, found, inconclusive, above),
+    """Threshold cells with known answers, every status present: FWD unit (must hold, asserting
+    L = 2, 4, 8 but not 16 nor the growth; holds: below at L = 2, found 95 [80, 113], 380 [320, 452],
+    1500 [1260, 1780] at L = 4, 8, 16; power law a = 2.0 [1.7, 2.3] under the bound 3), FWD normalized (a finding: found, found, inconclusive, above),
     BWD unit (a finding: found, non-monotone, found; exponential preferred) and a FWD control
     (W variance 4/m: found at L = 2, above at L = 4 and 8; no fit)."""
     fwd_unit = [
@@ -388,7 +390,7 @@ def synthetic_thresholds(profile: str = "quick") -> list[dict]:
     ]
     return [
         threshold_cell_record("FWD", "unit", fwd_unit, growth_fit("power", 2.0, [1.7, 2.3], 5.1, censored=1),
-                              "holds", expect="holds", profile=profile),
+                              "holds", expect="holds", asserted_lengths=[2, 4, 8], profile=profile),
         threshold_cell_record("FWD", "normalized", fwd_norm,
                               growth_fit("power", 2.4, [1.5, None], 1.8, censored=1,
                                          note="the censored points leave the exponent's interval open"),

@@ -235,6 +235,7 @@ def test_thresholds_table_one_row_per_cell_and_length(threshold_results, tmp_pat
             found["certificate_failures"]) == (452, "holds", 12, 0)
     assert (found["examples"], found["n_probes"], found["expect"], found["regime"]) == (40, 4, "holds", "unit")
     assert (found["m_min"], found["m_max"]) == (16, 2048)
+    assert bool(found["asserted"]) and not bool(rows[(unit["cell_key"], 16)]["asserted"])  # asserts 2, 4, 8
     assert json.loads(found["probes"])[0] == {"m": 256, "examples": 6, "failures": 4, "inconclusive": 0}
     below = rows[(unit["cell_key"], 2)]
     assert below["status"] == "below" and _missing(below["lo"]) and below["hi"] == 16 and _missing(below["m_star"])
@@ -263,6 +264,7 @@ def test_growth_table_one_row_per_cell(threshold_results, tmp_path, fmt):
     g = rows[unit["cell_key"]]
     assert (g["law"], g["exponent"], g["exponent_lo"], g["exponent_hi"], g["evidence_ratio"], g["bound"],
             g["points"], g["censored"]) == ("power", 2.0, 1.7, 2.3, 5.1, 3.0, 4, 1)
+    assert not bool(g["asserted"])  # it asserts L = 2, 4, 8 of 2, 4, 8, 16: not the growth law
     norm = rows[next(r for r in recs if r["params"]["regime"] == "normalized")["cell_key"]]
     assert norm["exponent_lo"] == 1.5 and _missing(norm["exponent_hi"])  # an open end stays open
     bwd = rows[next(r for r in recs if r["claim"] == "BWD")["cell_key"]]

@@ -53,6 +53,8 @@ def test_matrix_entries_statuses_order_and_asserted_marks():
         assert {L: e.label for L, e in r.entries.items()} == LABELS[(r.claim, r.label)]
         assert {L: e.status for L, e in r.entries.items()} == STATUSES[(r.claim, r.label)]
     assert [r.asserted for r in rows] == [False, True, False, False]
+    # the cell that must hold asserts L = 2, 4, 8, not 16
+    assert [L for r in rows for L, e in r.entries.items() if e.asserted] == [2, 4, 8]
     assert [r.control for r in rows] == [False, False, True, False]
     unit = rows[1].entries[8]
     assert (unit.lo, unit.hi, unit.ratio) == (320.0, 452.0, pytest.approx(452 / 320))
@@ -71,6 +73,13 @@ def test_growth_rows_interval_bound_and_evidence():
     assert (bwd.law, bwd.evidence_text, bwd.rate_text, bwd.below_bound) == (
         "exponential", "0.4 (exponential)", "1.34 [0.7, 2]", False)  # 5.8 > 3
     assert (unit.points, unit.censored, unit.bound) == (4, 1, 3.0)
+    assert not unit.asserted  # L = 16 is not asserted, so neither is the growth law
+    rec = next(r for r in synthetic_thresholds() if r["expect"] == "holds")
+    rec["cell"]["asserted_lengths"] = []  # naming no length asserts every length, and the growth
+    rec = make_record(rec["claim"], rec["cell"], "holds", expect="holds") | {
+        k: rec[k] for k in ("kind", "thresholds", "growth")}
+    (g,) = an.growth_table(_by_claim([rec]))
+    assert g.asserted and all(e.asserted for e in an.threshold_entries(_norm([rec])))
 
 
 def test_probe_reading_and_panels():
@@ -186,7 +195,7 @@ def test_report_opens_with_the_matrix_then_the_growth_table(tmp_path):
         for L, want in by_L.items():
             status, got, marked = cells[(rec["cell_key"], L)]
             assert (status, got) == (STATUSES[(claim, label)][L], want)
-            assert marked == (rec["expect"] == "holds")
+            assert marked == (rec["expect"] == "holds" and L in (2, 4, 8))  # its asserted lengths
     growth = re.findall(r'<tr class="growth-row".*?</tr>', text, flags=re.S)
     assert len(growth) == 4
     assert any("2.00 [1.70, 2.30]" in g and "5.1 (power)" in g and "✓ yes" in g for g in growth)
@@ -201,6 +210,18 @@ def test_report_opens_with_the_matrix_then_the_growth_table(tmp_path):
     assert 'id="claim-GEN-KRR"' in text and "threshold search: see the matrix above" not in \
         text[text.index('<tr class="claim-row" data-claim="GEN-KRR"'):]
     assert re.search(r"https?://", re.sub(r'xmlns[^ >]*|http://www\.w3\.org[^"]*', "", text)) is None
+
+
+def test_reproduce_command_of_a_threshold_cell_names_its_failing_concrete_cell(tmp_path):
+    from reports.build import reproduce_command
+
+    rec = next(r for r in synthetic_thresholds() if r["control"])
+    rec["failing_recipe"] = {"n": 4, "L": 4}
+    rec["failing_cell"] = {"m": 2048, "L": 4, "regime": "unit", "w_var": 4.0, "control": True}
+    cmd = reproduce_command(rec)
+    assert '--cell \'{"L":4,"control":true,"m":2048,"regime":"unit","w_var":4.0}\'' in cmd
+    del rec["failing_cell"]
+    assert '"kind":"threshold"' in reproduce_command(rec)  # a grid cell's own parameters otherwise
 
 
 def test_no_matrix_without_threshold_cells(tmp_path):
