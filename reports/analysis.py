@@ -1,5 +1,6 @@
-"""Analysis of stored claim records for the report: per-cell readings, threshold widths, exponent fits,
-control status, disagreements and the data-generated sentences.
+"""Analysis of stored claim records for the report: per-cell readings, threshold widths (from threshold
+cells, and read off grids of fixed (m, L)), growth laws and exponent fits, control status, disagreements
+and the data-generated sentences.
 
 The facts themselves live elsewhere, once: the record format, the verdicts, the claim order, verdict
 counting and disagreements in :mod:`claims.schema`; reading (and merging) results folders in
@@ -17,19 +18,30 @@ Definitions used by the report (and documented on the page):
   control cell ends ``fails``; "no" when any evaluated control cell ends otherwise (``holds``,
   ``inconclusive`` or ``error``: an inconclusive control is a control that did not work); "n/a" when no
   control cell was evaluated (none exists, or all were skipped).
-* **Threshold width** ``m*(L)``: within one regime (or pooled over regimes), the smallest width ``m`` on
-  the grid such that the claim *holds* at ``m`` and at every larger evaluated width at the same ``L``.
-  Non-control cells only. Cells that were ``skipped`` (memory guard, profile) are not evaluated and are
+* **Threshold cells** (``record["kind"] == "threshold"``, rows of :func:`claims.export.threshold_rows`):
+  one threshold search per length L gives ``m*(L)``, the smallest width from which the per-example
+  failure rate stays <= delta, as a posterior median with a 95% interval ``[lo, hi]`` (status
+  ``found``), or censored: ``above`` (m* > m_max: the sequential test at m_max ended fails), ``below``
+  (m* <= m_min: the test at m_min ended holds); ``inconclusive`` (budget spent; the interval so far);
+  ``non-monotone`` (the failure rate does not fall with m: nothing is estimated). A length is
+  *asserted* when the cell must hold and names it in ``asserted_lengths`` (every length when it names
+  none); the growth law is asserted when every length is. The **growth law** is the record's stored fit
+  of m*(L) (power law against exponential, censored lengths as bounds; :func:`claims.fits.growth_law`),
+  read as stored, never refitted here. The report reads threshold cells only from these fields; the
+  grid reading below is for cells of fixed (m, L).
+* **Threshold width read off a grid** ``m*(L)``: within one regime (or pooled over regimes), the
+  smallest width ``m`` on the grid such that the claim *holds* at ``m`` and at every larger evaluated
+  width at the same ``L``. Non-control cells only. Cells that were ``skipped`` (memory guard, profile) are not evaluated and are
   ignored; ``fails``, ``inconclusive`` and ``error`` all break the run of holding widths. Where several
   cells share one ``(regime, L, m)`` (other parameters such as ``n`` or ``omega``), the point holds only
   if all of them hold. *Pooled* over regimes, a point ``(L, m)`` holds only if it holds in every regime
   that evaluated it. ``m*(L)`` is ``None`` ("not reached") when the largest evaluated width does not hold.
   When the claim holds already at the smallest evaluated width, ``m*(L)`` is *left-censored*: the true
   threshold is at most that width, written "≤ m".
-* **Exponent**: :func:`claims.fits.loglog_slope` of ``log m*(L) = a log L + b`` over the lengths with a
-  finite ``m*(L)`` that is not left-censored (at least two distinct lengths), reported as
-  ``a = 1.9 ± 0.3`` with the standard error of the slope (none with exactly two points: a line through
-  two points has no error estimate). Lengths where ``m*`` was not reached (right-censored) or is at the
+* **Exponent of a grid's m*(L)**: :func:`claims.fits.loglog_slope` of ``log m*(L) = a log L + b`` over
+  the lengths with a finite ``m*(L)`` that is not left-censored (at least two distinct lengths),
+  reported as ``a = 1.9 ± 0.3`` with the standard error of the slope (none with exactly two points: a
+  line through two points has no error estimate). Lengths where ``m*`` was not reached (right-censored) or is at the
   grid's smallest width (left-censored) are left out of the fit: a grid floor counted as a threshold
   flattens the slope.
 """
