@@ -20,6 +20,8 @@ Verdict over the asserted lengths (all lengths when the cell names none):
   test at m_max), or the growth exponent's 95% interval lies wholly above ``exponent_bound``;
 - ``holds``: at every asserted length m* is found or below the range, and the exponent's interval lies
   below ``exponent_bound`` (a cell of one length, or whose every length sits at the floor, has no growth);
+- the growth law is part of the verdict only when every length of the cell is asserted (or none is: a
+  finding); a cell that asserts some of its lengths reports the growth over all of them;
 - ``inconclusive`` otherwise, with the reason.
 
 The record is the grid record of :func:`claims.cell.base_record` plus ``kind``, ``thresholds`` (one dict
@@ -36,8 +38,8 @@ from claims.base import Claim, Context
 from claims.sampling import cell_seed, draw_recipes
 from claims.schema import json_safe
 
-__all__ = ["KIND", "THRESHOLD_KEYS", "is_threshold_cell", "concrete_cell", "threshold_cell", "estimated_cost",
-           "estimated_memory", "evaluate_threshold_cell", "threshold_verdict"]
+__all__ = ["KIND", "THRESHOLD_KEYS", "is_threshold_cell", "concrete_cell", "threshold_cell", "cells_from_settings",
+           "per_cell", "estimated_cost", "estimated_memory", "evaluate_threshold_cell", "threshold_verdict"]
 
 KIND = "threshold"
 
@@ -99,6 +101,34 @@ def estimated_memory(claim_memory, cell: dict, profile: Any) -> int:
     return int(claim_memory(concrete_cell(cell, max(cell["lengths"]), cell["m_max"]), profile))
 
 
+def cells_from_settings(settings: dict, regimes, exponent_bound: float, *, extra: dict | None = None) -> list[dict]:
+    """One threshold cell per regime from a claim's per-profile threshold settings ``{"lengths",
+    "asserted", "m_min", "m_max", "budget"}``."""
+    return [threshold_cell(regime, settings["lengths"], settings["m_min"], settings["m_max"], settings["budget"],
+                           exponent_bound, asserted_lengths=settings["asserted"], extra=extra)
+            for regime in regimes]
+
+
+def per_cell(example_strategy, example_memory, example_cost) -> tuple:
+    """The claim's ``(strategy, memory_bytes, cost)`` for cells of any kind, from its per-example functions
+    of a concrete (m, L) cell. A threshold cell draws its recipes as its longest length at m_max (recipes
+    do not depend on the width), needs the memory of that example, and costs :func:`estimated_cost`."""
+
+    def strategy(cell: dict, profile: Any):
+        if is_threshold_cell(cell):
+            cell = concrete_cell(cell, max(cell["lengths"]), cell["m_max"])
+        return example_strategy(cell, profile)
+
+    def memory_bytes(cell: dict, profile: Any) -> int:
+        return estimated_memory(example_memory, cell, profile) if is_threshold_cell(cell) \
+            else example_memory(cell, profile)
+
+    def cost(cell: dict, profile: Any) -> float:
+        return estimated_cost(example_cost, cell, profile) if is_threshold_cell(cell) else example_cost(cell, profile)
+
+    return strategy, memory_bytes, cost
+
+
 def _growth_points(thresholds: list[dict], m_min: int, m_max: int) -> tuple[list, list, list]:
     """(L, low, high) per length for the growth fit: found -> its interval, below -> (None, m_min),
     above -> (m_max, None); inconclusive and non-monotone lengths carry no information on m* and are
@@ -123,18 +153,21 @@ def threshold_verdict(thresholds: list[dict], growth: dict, asserted: list[int])
     """``(verdict, reason)`` of a threshold cell from its per-length results and growth fit (the rule of
     the module docstring)."""
     checked = [t for t in thresholds if not asserted or t["L"] in asserted]
+    growth_asserted = not asserted or set(asserted) >= {t["L"] for t in thresholds}
     above = [t["L"] for t in checked if t["status"] == "above"]
     bound = growth.get("bound")
     ci = growth.get("exponent_ci")
     if above:
         return "fails", (f"no width up to m_max works at L = {', '.join(map(str, above))} "
                          f"(the sequential test at m_max ended fails)")
-    if ci is not None and bound is not None and ci[0] is not None and ci[0] > bound:
+    if growth_asserted and ci is not None and bound is not None and ci[0] is not None and ci[0] > bound:
         return "fails", f"m*(L) grows faster than L^{bound:g}: exponent interval [{ci[0]:.2g}, {ci[1]:.2g}]"
     open_ = [f"L = {t['L']} ({t['status']})" for t in checked if t["status"] not in ("found", "below")]
     if open_:
         return "inconclusive", "threshold not certified at " + ", ".join(open_)
     found = [t for t in thresholds if t["status"] == "found"]
+    if not growth_asserted:
+        return "holds", f"m* certified inside the width range at L = {', '.join(str(t['L']) for t in checked)}"
     if not found:
         return "holds", "m* <= m_min at every length (no growth to fit)"
     if len(thresholds) == 1:

@@ -201,20 +201,20 @@ def test_cells_and_must_hold():
         # the slope cells at L = 2 are must-hold in every profile (the SPEC's CPU-width form)
         slope_must = [c for c in must if c["part"] == "slope"]
         assert {c["regime"] for c in slope_must} == set(profile.regimes) and all(c["L"] == 2 for c in slope_must)
-        error_l2 = [c for c in cells if c["part"] == "error" and not c.get("control") and c["L"] == 2
-                    and c["m"] == profile.max_width]
-        for c in error_l2:
+        searches = [c for c in cells if c["part"] == "error" and not c.get("control")]
+        assert [c["kind"] for c in searches] == ["threshold"] * len(profile.regimes)
+        for c in searches:
             answer = ntk_conv.CLAIM.must_hold(c, profile)
-            if profile.max_width >= ntk_conv.MUST_HOLD_MIN_WIDTH:
-                assert answer is True
+            if c["m_max"] >= ntk_conv.MUST_HOLD_MIN_WIDTH:
+                assert answer is True and c["asserted_lengths"] == [2]
             else:  # the SPEC expects it, the widths do not reach it: not asserted, with the reason
-                assert isinstance(answer, str) and "largest width" in answer
-        assert all(c["part"] == "slope" or c in error_l2 for c in must)
+                assert isinstance(answer, str) and "largest width" in answer and not c["asserted_lengths"]
+        assert all(c["part"] == "slope" or c in searches for c in must)
 
 
 def test_cost_counts_every_network_of_a_slope_cell():
-    one = ntk_conv.cost({"part": "error", "m": 1024, "L": 2, "regime": "unit"}, SMOKE)
-    slope = ntk_conv.cost({"part": "slope", "L": 2, "regime": "unit"}, SMOKE)
+    one = ntk_conv.CLAIM.cost({"part": "error", "m": 1024, "L": 2, "regime": "unit"}, SMOKE)
+    slope = ntk_conv.CLAIM.cost({"part": "slope", "L": 2, "regime": "unit"}, SMOKE)
     assert slope > 8 * one * 0.9  # eight networks of width 1024 (plus 64 small ones)
 
 

@@ -55,28 +55,28 @@ def test_tiny_width_control_fails_by_rank(regime):
     assert out.measured["ratio"] < 1e-6
 
 
-def test_must_hold_at_largest_width_L2_and_normalized_from_the_threshold_width():
+def test_must_hold_threshold_cells_and_normalized_from_the_threshold_width():
     for name in ("smoke", "quick", "standard", "full"):
         profile = get_profile(name)
         n = ntk_pd_m.CLAIM.settings_for(profile)["n"]
         cells = ntk_pd_m.CLAIM.cells(profile)
-        answers = {cell_key(c): ntk_pd_m.CLAIM.must_hold(c, profile) for c in cells}
         for c in cells:
-            a = answers[cell_key(c)]
-            if c.get("control") or c["L"] != 2 or c["m"] != profile.max_width:
+            a = ntk_pd_m.CLAIM.must_hold(c, profile)
+            if c.get("control") or not c["asserted_lengths"]:
                 assert a is False
             elif c["regime"] != "normalized":
                 assert a is True
-            else:  # width-dependent: asserted from the measured threshold on, a stated reason below it
+                assert {2, 4, 8} <= set(c["asserted_lengths"]) == set(c["lengths"])  # where W acts
+            else:  # asserted only where m_max is four times the measured L = 2 threshold
                 m_star = ntk_pd_m.normalized_min_width(n)
-                if m_star is not None and c["m"] >= m_star:
+                if m_star is not None and c["m_max"] >= 4 * m_star:
                     assert a is True, (name, c)
                 else:
-                    assert isinstance(a, str) and "normalized regime" in a and f"m = {c['m']}" in a
-    # the CPU profiles' largest widths are below the threshold, the GPU profiles' are not
-    assert isinstance(ntk_pd_m.CLAIM.must_hold({"m": 2048, "L": 2, "regime": "normalized"}, get_profile("quick")), str)
-    assert ntk_pd_m.CLAIM.must_hold({"m": 8192, "L": 2, "regime": "normalized"}, get_profile("standard")) is True
-    assert ntk_pd_m.CLAIM.must_hold({"m": 32768, "L": 2, "regime": "normalized"}, get_profile("full")) is True
+                    assert isinstance(a, str) and "normalized regime" in a and f"m_max = {c['m_max']}" in a
+        kinds = [c.get("kind") for c in cells if not c.get("control")]
+        assert kinds == ["threshold"] * len(profile.regimes)
+    quick = [c for c in ntk_pd_m.CLAIM.cells(get_profile("quick")) if ntk_pd_m.CLAIM.must_hold(c, get_profile("quick")) is True]
+    assert max(max(c["asserted_lengths"]) for c in quick) == 16
     assert any(c.get("control") and c["n"] > c["m"] ** 2 for c in ntk_pd_m.CLAIM.cells(SMOKE))
 
 

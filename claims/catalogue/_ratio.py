@@ -29,8 +29,7 @@ import torch
 from claims.base import Claim, Context, Outcome, finite_or_nan
 from claims.catalogue import _init_common as common
 from claims.registry import register
-from claims.threshold_cell import (concrete_cell, estimated_cost, estimated_memory, is_threshold_cell,
-                                   threshold_cell)
+from claims.threshold_cell import cells_from_settings, is_threshold_cell, per_cell
 
 __all__ = ["C_DECLARED", "EXPONENT_BOUND", "N_SEQUENCES", "THRESHOLDS", "RatioSpec", "ratio_claim",
            "threshold_cells"]
@@ -79,11 +78,9 @@ class RatioSpec:
     figures: tuple = ()
 
 
-def threshold_cells(profile: Any, exponent_bound: float = EXPONENT_BOUND) -> list[dict]:
+def threshold_cells(profile: Any) -> list[dict]:
     """One threshold cell per regime of ``profile`` (THRESHOLDS[profile.name])."""
-    t = THRESHOLDS[profile.name]
-    return [threshold_cell(regime, t["lengths"], t["m_min"], t["m_max"], t["budget"], exponent_bound,
-                           asserted_lengths=t["asserted"]) for regime in profile.regimes]
+    return cells_from_settings(THRESHOLDS[profile.name], profile.regimes, EXPONENT_BOUND)
 
 
 def ratio_claim(spec: RatioSpec) -> Claim:
@@ -96,9 +93,7 @@ def ratio_claim(spec: RatioSpec) -> Claim:
     def cells(profile: Any) -> list[dict]:
         return threshold_cells(profile) + common.control_cells(profile, spec.control_w_var)
 
-    def strategy(cell: dict, profile: Any):
-        if is_threshold_cell(cell):  # recipes do not depend on m: the longest length stands for the cell
-            cell = concrete_cell(cell, max(cell["lengths"]), cell["m_max"])
+    def example_strategy(cell: dict, profile: Any):
         return common.recipes_for(cell, n_of(profile))
 
     def evaluate(cell: dict, recipe: Any, ctx: Context) -> Outcome:
@@ -123,15 +118,7 @@ def ratio_claim(spec: RatioSpec) -> Claim:
         m, L = int(cell["m"]), int(cell["L"])
         return common.seconds(spec.flops(m, n_of(profile), L), draws=m * m)
 
-    def memory_bytes(cell: dict, profile: Any) -> int:
-        if is_threshold_cell(cell):
-            return estimated_memory(example_memory, cell, profile)
-        return example_memory(cell, profile)
-
-    def cost(cell: dict, profile: Any) -> float:
-        if is_threshold_cell(cell):
-            return estimated_cost(example_cost, cell, profile)
-        return example_cost(cell, profile)
+    strategy, memory_bytes, cost = per_cell(example_strategy, example_memory, example_cost)
 
     return register(
         Claim(

@@ -9,6 +9,9 @@ whose fluctuation falls like m^-1/2 (the O(1/m) bias of E[H_m] faster still).
 
 Cells.
 - ``{"part": "error", "m", "L", "regime"}``: one network (the recipe's init seed); pass error <= 0.1.
+  Per regime these run as one threshold cell (:mod:`claims.threshold_cell`): the width m*(L) from which
+  error <= 0.1 in all but a delta share of examples, searched per length; asserted at L = 2 where m_max
+  >= MUST_HOLD_MIN_WIDTH (standard, full), findings elsewhere.
   Diagnostics: ``diag_ratio`` = mean_i H_m(x_i, x_i) / mean_i H_inf(x_i, x_i) (the kernel's scale) and
   ``error_rescaled`` (the error of c H_m with the least-squares scalar c = <H_m, H_inf>_F / <H_m, H_m>_F).
 - ``{"part": "slope", "L", "regime"}``: the rate. At each width m of the claim's ``slope_widths``
@@ -37,6 +40,7 @@ from claims.base import Claim, Context, Outcome, finite_or_nan
 from claims.catalogue import _init_common as common
 from claims.fits import loglog_slope
 from claims.registry import register
+from claims.threshold_cell import cells_from_settings, is_threshold_cell, per_cell
 
 __all__ = [
     "CLAIM",
@@ -64,16 +68,26 @@ SLOPE_MAX = -0.25
 #: the SPEC's slope bound, recorded per example
 SPEC_SLOPE_MAX = -0.35
 CONTROL_W_VAR = 1.0  # W ~ N(0, 1/m)
-#: error cells are must-hold at L = 2 and the largest width only from this width on
+#: error cells (threshold searches) assert m*(2) only when their m_max is at least this width
 MUST_HOLD_MIN_WIDTH = 8192
+#: the growth bound of m*(L) the threshold cells report (asserted nowhere: only L = 2 is asserted)
+EXPONENT_BOUND = 3.0
 
 #: n: sequences per example; slope_widths: the widths of a slope cell; slope_seeds: networks per width
 #: (many at the cheap small width, fewer at the large one); slope_lengths: the lengths with slope cells
+#: threshold: the error cells' threshold search (lengths, the asserted ones, width range, search examples
+#: per length); error <= 0.1 needs m ~ 4096-8192 already at L = 2, so only m_max = 8192 and above assert
 SETTINGS: dict[str, dict] = {
-    "smoke": {"n": 6, "slope_widths": (64, 1024), "slope_seeds": (64, 8), "slope_lengths": (2,)},
-    "quick": {"n": 8, "slope_widths": (128, 2048), "slope_seeds": (32, 4), "slope_lengths": (2,)},
-    "standard": {"n": 4, "slope_widths": (256, 8192), "slope_seeds": (16, 2), "slope_lengths": (2, 4, 8)},
-    "full": {"n": 16, "slope_widths": (512, 32768), "slope_seeds": (16, 4), "slope_lengths": (2, 4, 8, 16)},
+    "smoke": {"n": 6, "slope_widths": (64, 1024), "slope_seeds": (64, 8), "slope_lengths": (2,),
+              "threshold": {"lengths": (2, 4), "asserted": (), "m_min": 64, "m_max": 2048, "budget": 12}},
+    "quick": {"n": 8, "slope_widths": (128, 2048), "slope_seeds": (32, 4), "slope_lengths": (2,),
+              "threshold": {"lengths": (2, 4, 8, 16), "asserted": (), "m_min": 128, "m_max": 4096, "budget": 16}},
+    "standard": {"n": 4, "slope_widths": (256, 8192), "slope_seeds": (16, 2), "slope_lengths": (2, 4, 8),
+                 "threshold": {"lengths": (2, 3, 4, 6, 8, 12, 16, 24, 32), "asserted": (2,), "m_min": 256,
+                               "m_max": 8192, "budget": 40}},
+    "full": {"n": 16, "slope_widths": (512, 32768), "slope_seeds": (16, 4), "slope_lengths": (2, 4, 8, 16),
+             "threshold": {"lengths": (2, 4, 8, 16, 32, 64), "asserted": (2,), "m_min": 512, "m_max": 32768,
+                           "budget": 60}},
 }
 
 
@@ -162,7 +176,7 @@ def slope_outcome(cell: dict, recipe, ctx: Context) -> Outcome:
 
 def cells(profile) -> list[dict]:
     s = CLAIM.settings_for(profile)
-    out = common.grid_cells(profile, {"part": "error"})
+    out = cells_from_settings(s["threshold"], profile.regimes, EXPONENT_BOUND, extra={"part": "error"})
     for regime in profile.regimes:
         for L in s["slope_lengths"]:
             out.append({"part": "slope", "L": int(L), "regime": regime})
@@ -171,7 +185,7 @@ def cells(profile) -> list[dict]:
     return out
 
 
-def strategy(cell: dict, profile):
+def example_strategy(cell: dict, profile):
     return common.recipes_for(cell, CLAIM.settings_for(profile)["n"])
 
 
@@ -189,12 +203,13 @@ def must_hold(cell: dict, profile) -> bool | str:
         return False
     if cell.get("part") == "slope":
         return cell.get("L") == 2
-    if common.largest_width_l2(cell, profile):
-        if int(cell["m"]) >= MUST_HOLD_MIN_WIDTH:
+    if is_threshold_cell(cell):
+        if cell["asserted_lengths"]:
             return True
-        return (f"error <= {TOL:g} is reached at L = 2 only from m ~ 4096-8192 (SPEC section 4's own "
-                f"measurement); this profile's largest width is {cell['m']}, so the slope cells are the "
-                "must-hold form here")
+        if int(cell["m_max"]) < MUST_HOLD_MIN_WIDTH:
+            return (f"error <= {TOL:g} is reached at L = 2 only from m ~ 4096-8192 (SPEC section 4's own "
+                    f"measurement); this profile's largest width is {cell['m_max']}, so the slope cells are "
+                    "the must-hold form here")
     return False
 
 
@@ -206,17 +221,20 @@ def _widths(cell: dict, profile) -> list[tuple[int, int]]:
     return [(int(m), int(k)) for m, k in zip(s["slope_widths"], s["slope_seeds"])]
 
 
-def memory_bytes(cell: dict, profile) -> int:
+def example_memory(cell: dict, profile) -> int:
     n, L = CLAIM.settings_for(profile)["n"], int(cell["L"])
     return max(common.network_memory(m, n, L) for m, _ in _widths(cell, profile))
 
 
-def cost(cell: dict, profile) -> float:
+def example_cost(cell: dict, profile) -> float:
     n, L = CLAIM.settings_for(profile)["n"], int(cell["L"])
     flops = sum(k * common.network_flops(m, n, L, backward=True, ntk=True) for m, k in _widths(cell, profile))
     draws = sum(k * m * m for m, k in _widths(cell, profile))
     networks = sum(k for _, k in _widths(cell, profile))
     return common.seconds(flops, draws) + 0.004 * networks
+
+
+strategy, memory_bytes, cost = per_cell(example_strategy, example_memory, example_cost)
 
 
 CLAIM = register(
@@ -236,8 +254,9 @@ CLAIM = register(
         "error stays large and does not decay (error and slope cells per regime)",
         expected="slope cells hold at L = 2 (must hold: a wrong NTK or a wrong kernel constant makes the "
         "error plateau); error <= 0.1 needs m ~ 4096-8192 at L = 2, so error cells are must-hold at L = 2 and "
-        "the largest width only from m = 8192 on (standard, full) and not asserted, with the reason, in "
-        "smoke and quick; longer lengths are findings (threshold width m*(L)); slope cells at L > 2 run in "
+        "the threshold width m*(2) is asserted only where the search reaches m = 8192 (standard, full) and not "
+        "asserted, with the reason, in smoke and quick; longer lengths are findings (threshold width m*(L)); "
+        "slope cells at L > 2 run in "
         "the standard and full profiles only",
         axes=("m", "L", "regime"),
         declared={"tol": TOL, "slope_max": SLOPE_MAX},

@@ -20,9 +20,13 @@ Control: m = 4 with n = 32 sequences. grad_W f(x) lies in R^{m x m}, so H_m = J 
 Where it is expected to hold. The rule needs ||H_m - H_inf||_op <~ lambda_min(H_inf) / 2 with
 ||H_m - H_inf|| ~ m^-1/2. In the ``normalized`` regime (X_1 = e_d shared, later steps of norm 0.05)
 H_inf is nearly constant across sequences and lambda_min(H_inf) is a small fraction of the diagonal,
-so the width at which the rule holds reliably is large and grows with n: must_hold asserts the
-normalized regime at L = 2 only from NORMALIZED_MIN_WIDTH[n] on (measured; docs/SPEC_NOTES.md) and
-returns the reason below it.
+so the width at which the rule holds reliably is large and grows with n (NORMALIZED_MIN_WIDTH[n] at
+L = 2, measured; docs/SPEC_NOTES.md).
+
+Cells. Per regime one threshold cell (:mod:`claims.threshold_cell`): the threshold width m*(L) from which
+the failure rate is at most delta, searched at every length of the profile, and its growth law; smoke and
+quick assert it in the unit and unnormalized regimes, and in the normalized one only when m_max is at least
+four times NORMALIZED_MIN_WIDTH[n] (the reason is recorded otherwise). The rank control stays a grid cell.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import torch
 from claims.base import Claim, Context, Outcome, finite_or_nan
 from claims.catalogue import _init_common as common
 from claims.registry import register
+from claims.threshold_cell import cells_from_settings, is_threshold_cell, per_cell
 
 __all__ = [
     "CLAIM",
@@ -63,11 +68,21 @@ CONTROL_N = 32
 #: held in every measured example, per n (measured with the claim's strategy; docs/SPEC_NOTES.md)
 NORMALIZED_MIN_WIDTH: dict[int, int] = {8: 4096, 16: 8192, 32: 16384}
 
+#: the bound on the growth exponent a of m*(L) ~ L^a that smoke and quick assert (docs/SPEC_NOTES.md,
+#: "Threshold widths")
+EXPONENT_BOUND = 3.0
+
+#: n sequences per example, and the threshold search per profile (lengths, the asserted ones, the width
+#: range, search examples per length)
 SETTINGS: dict[str, dict] = {
-    "smoke": {"n": 8},
-    "quick": {"n": 8},
-    "standard": {"n": 4},
-    "full": {"n": 32},
+    "smoke": {"n": 8, "threshold": {"lengths": (2, 3, 4, 6, 8), "asserted": (2, 3, 4, 6, 8), "m_min": 16,
+                                    "m_max": 4096, "budget": 24}},
+    "quick": {"n": 8, "threshold": {"lengths": (2, 4, 8, 16), "asserted": (2, 4, 8, 16), "m_min": 16,
+                                    "m_max": 8192, "budget": 32}},
+    "standard": {"n": 4, "threshold": {"lengths": (2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64), "asserted": (),
+                                       "m_min": 32, "m_max": 8192, "budget": 60}},
+    "full": {"n": 32, "threshold": {"lengths": (2, 4, 8, 16, 32, 64, 128, 256), "asserted": (), "m_min": 64,
+                                    "m_max": 32768, "budget": 80}},
 }
 
 
@@ -98,7 +113,7 @@ def pd_m_stats(H_m, H_inf, ratio: float = RATIO) -> dict:
 
 
 def cells(profile) -> list[dict]:
-    out = common.grid_cells(profile)
+    out = cells_from_settings(CLAIM.settings_for(profile)["threshold"], profile.regimes, EXPONENT_BOUND)
     for regime in profile.regimes:
         out.append({"m": CONTROL_M, "L": profile.lengths[0], "regime": regime, "n": CONTROL_N, "control": True})
     return out
@@ -108,7 +123,7 @@ def _n(cell: dict, profile) -> int:
     return int(cell.get("n", CLAIM.settings_for(profile)["n"]))
 
 
-def strategy(cell: dict, profile):
+def example_strategy(cell: dict, profile):
     from claims.strategies import recipes
     from rnn_core.data import TargetSpec
 
@@ -157,31 +172,35 @@ def evaluate(cell: dict, recipe, ctx: Context) -> Outcome:
 
 
 def must_hold(cell: dict, profile) -> bool | str:
-    if not common.largest_width_l2(cell, profile):
+    if not (is_threshold_cell(cell) and cell["asserted_lengths"]):
         return False
     if cell["regime"] != "normalized":
         return True
-    n, m = _n(cell, profile), int(cell["m"])
+    n, m_max = _n(cell, profile), int(cell["m_max"])
     m_star = normalized_min_width(n)
-    if m_star is not None and m >= m_star:
+    if m_star is not None and m_max >= 4 * m_star:
         return True
     where = f"from m = {m_star} on" if m_star is not None else "at no width measured"
     return (f"normalized regime: lambda_min(H_inf) is a small fraction of the diagonal (shared X_1, later "
             f"steps of norm 0.05), and lambda_min(H_m) >= lambda_min(H_inf) / 2 holds reliably at n = {n} "
-            f"only {where}; this cell has m = {m}")
+            f"and L = 2 only {where}, within a factor 4 of this cell's m_max = {m_max}: too close to certify "
+            "m*(L) at longer lengths")
 
 
-def cost(cell: dict, profile) -> float:
+def example_cost(cell: dict, profile) -> float:
     m, L, n = int(cell["m"]), int(cell["L"]), _n(cell, profile)
     flops = common.network_flops(m, n, L, backward=True, ntk=True) + 20.0 * n ** 3
     return common.seconds(flops, draws=m * m)
 
 
-def memory_bytes(cell: dict, profile) -> int:
+def example_memory(cell: dict, profile) -> int:
     m, L, n = int(cell["m"]), int(cell["L"]), _n(cell, profile)
     # W, A (m x m, m x d), hidden states and deltas (n L m each, a few copies), the two nL x nL Gram
     # matrices of the structured NTK, H_m and H_inf
     return 8 * (3 * m * m + 8 * n * L * m + 4 * (n * L) ** 2 + 4 * n * n)
+
+
+strategy, memory_bytes, cost = per_cell(example_strategy, example_memory, example_cost)
 
 
 CLAIM = register(
@@ -206,13 +225,13 @@ CLAIM = register(
             "lambda_min(H_m) = 0 while lambda_min(H_inf) > 0: fails"
         ),
         expected=(
-            "holds at the largest width for L = 2 (asserted); in the normalized regime lambda_min(H_inf) is a "
-            "small fraction of the diagonal and the rule needs a width that grows with n: asserted there only "
-            "from the measured threshold width on (NORMALIZED_MIN_WIDTH), not asserted below it (reason "
-            "given); margins improve with width"
+            "the threshold width m*(L) exists inside the width range at every asserted length (smoke "
+            "L = 2..8, quick up to 16) and grows at most like L^3 (asserted); in the normalized regime "
+            "lambda_min(H_inf) is a small fraction of the diagonal and m* is large already at L = 2 "
+            "(NORMALIZED_MIN_WIDTH): not asserted there unless m_max is at least four times that width"
         ),
         axes=("m", "L", "regime"),
-        declared={"ratio": RATIO, "separation_floor": SEPARATION_FLOOR},
+        declared={"ratio": RATIO, "separation_floor": SEPARATION_FLOOR, "exponent": EXPONENT_BOUND},
         cells=cells,
         strategy=strategy,
         evaluate=evaluate,
