@@ -95,6 +95,9 @@ class Claim:
         raises on a profile the claim does not know (no silent fallback).
     delta, delta_1, alpha, beta: the sequential test (:mod:`claims.verdict`); delta_1 None is the SPEC
         default max(3 delta, delta + 0.2).
+    inconclusive_unrelated: empty, or where docs/SPEC_NOTES.md shows, with measurements, that this
+        claim's inconclusive examples do not go with failing; then its cells may hold with more than a
+        third of their examples inconclusive (:data:`claims.verdict.INCONCLUSIVE_SHARE`).
     max_examples: caps the profile's example budget where one example is expensive.
     max_shrink: caps the profile's shrink budget (noisy statistics rarely shrink).
     precision: "float64", or "float32" when the claim's error budget allows float32 networks (the run
@@ -124,6 +127,7 @@ class Claim:
     delta_1: float | None = None
     alpha: float = 0.05
     beta: float = 0.05
+    inconclusive_unrelated: str = ""
     must_hold: Callable[[dict, Any], bool | str] = _always
     memory_bytes: Callable[[dict, Any], int] = _no_estimate
     cost: Callable[[dict, Any], float] = _unit_cost
@@ -142,6 +146,9 @@ class Claim:
         from claims.verdict import TestPlan
 
         TestPlan.of(self.delta, self.delta_1, self.alpha, self.beta)  # raises naming the bad parameter
+        if not isinstance(self.inconclusive_unrelated, str):
+            raise ValueError(f"claim {self.id}: inconclusive_unrelated must be a string (a pointer to the "
+                             f"evidence in docs/SPEC_NOTES.md, or empty), got {self.inconclusive_unrelated!r}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"claim {self.id}: precision must be one of {PRECISIONS}, got {self.precision!r}")
         for name in ("max_examples", "max_shrink"):
@@ -164,14 +171,16 @@ class Claim:
         return self.settings[name]
 
     def plan(self, profile: Any):
-        """The cell's sequential test under ``profile``: the claim's delta, delta_1, alpha, beta and the
-        profile's example budget capped by :attr:`max_examples`."""
-        from claims.verdict import TestPlan
+        """The cell's sequential test under ``profile``: the claim's delta, delta_1, alpha, beta, the
+        profile's example budget capped by :attr:`max_examples`, and the bound on the inconclusive share
+        (none where :attr:`inconclusive_unrelated` says why)."""
+        from claims.verdict import INCONCLUSIVE_SHARE, TestPlan
 
         budget = int(profile.examples)
         if self.max_examples is not None:
             budget = min(budget, self.max_examples)
-        return TestPlan.of(self.delta, self.delta_1, self.alpha, self.beta, budget)
+        share = None if self.inconclusive_unrelated else INCONCLUSIVE_SHARE
+        return TestPlan.of(self.delta, self.delta_1, self.alpha, self.beta, budget, share)
 
     def expectation(self, cell: dict, profile: Any) -> tuple[str | None, str | None]:
         """``(expect, not_asserted)`` for one cell: expect is "fails" for a control, "holds" where the

@@ -32,7 +32,7 @@ from claims.schema import SCHEMA, cell_key, json_safe, params_of
 from claims.verdict import SequentialTest, clopper_pearson
 from claims.threshold_cell import evaluate_threshold_cell, is_threshold_cell
 
-__all__ = ["DTYPES", "evaluate_cell", "network_dtype", "base_record", "error_record"]
+__all__ = ["DTYPES", "evaluate_cell", "network_dtype", "base_record", "error_record", "inconclusive_rate"]
 
 #: the run's dtype policy: "auto" lets each claim use the precision it declares; "float64" forces it
 DTYPES: tuple[str, ...] = ("auto", "float64")
@@ -75,6 +75,8 @@ def base_record(claim: Claim, cell: dict, profile: Any, device: Any, *, seed: in
         "failures": 0,
         "inconclusive": 0,
         "failure_rate_ci": [0.0, 1.0],
+        "inconclusive_rate": None,
+        "inconclusive_rate_ci": [0.0, 1.0],
         "margin": None,
         "margins": [],
         "example_ok": [],
@@ -108,6 +110,13 @@ def error_record(claim: Claim, cell: dict, profile: Any, device: Any, message: s
     record = base_record(claim, cell, profile, device, seed=seed, dtype=dtype)
     record["message"] = record["reason"] = message
     return record
+
+
+def inconclusive_rate(inconclusive: int, examples: int) -> dict:
+    """The record's share of inconclusive examples: {"inconclusive_rate": inconclusive / examples (None
+    without examples), "inconclusive_rate_ci": the two-sided 95% Clopper-Pearson interval [lo, hi]}."""
+    return {"inconclusive_rate": inconclusive / examples if examples else None,
+            "inconclusive_rate_ci": list(clopper_pearson(inconclusive, examples, 0.025))}
 
 
 def _is_number(value: Any) -> bool:
@@ -247,6 +256,7 @@ def evaluate_cell(claim: Claim, cell: dict, profile: Any, *, device: Any, seed: 
             failures=decision.failures,
             inconclusive=decision.inconclusive,
             failure_rate_ci=list(clopper_pearson(decision.failures, k, plan.alpha)),
+            **inconclusive_rate(decision.inconclusive, decision.examples),
             margin=max(finite_margins) if finite_margins else math.nan,
             margins=margins,
             example_ok=[o.ok for o in outcomes],

@@ -26,6 +26,19 @@ fewest passing examples that accept H0: such a cell cannot decide before drawing
 With delta = 0.1, alpha = beta = 0.05: 12 passing examples in a row accept H0 (n_0 = 12), 3 failing
 ones in a row accept H1; a single failure costs about 4.4 more passing examples.
 
+Conclusive share. The SPRT bounds the failure rate among the *conclusive* examples; where being
+inconclusive goes with doing badly (n_eps not reached, a network not fitted, a horizon too short) that
+rate says little when many examples were inconclusive. So H0 is accepted only while at most a share
+s_max = 1/3 of the examples drawn so far were inconclusive (``TestPlan.inconclusive_share``; None for a
+claim that documents, ``Claim.inconclusive_unrelated``, that its inconclusive examples do not go with
+failing). A cell that reaches H0's boundary with a larger share keeps sampling: it ends ``holds`` at the
+first conclusive example at which the ratio is at or below H0's boundary (with the Clopper-Pearson
+check) and the share is at most s_max, and ``inconclusive`` with the reason "mostly inconclusive" when
+the budget ends first or the share can no longer fall to s_max within it (inconclusive > s_max budget).
+From that point on the cell cannot end ``fails``, so the rule only moves mass from ``holds`` to
+``inconclusive``: every other path ends as it did without it, so neither alpha nor beta can grow (both
+measured in ``tests/test_verdict.py``).
+
 Wald's bounds give error rates alpha' <= alpha / (1 - beta) and beta' <= beta / (1 - alpha), and
 truncation and the futility stop only move mass to ``inconclusive`` (neither turns one verdict into the
 other); the operating characteristic is measured by simulation in ``tests/test_verdict.py`` and
@@ -39,6 +52,7 @@ an example raised). :data:`RULE` is this rule in one paragraph, rendered by the 
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 from dataclasses import dataclass
@@ -51,6 +65,7 @@ from claims.schema import VERDICTS
 __all__ = [
     "VERDICTS",
     "RULE",
+    "INCONCLUSIVE_SHARE",
     "TestPlan",
     "Decision",
     "SequentialTest",
@@ -71,9 +86,20 @@ RULE = (
     "one-sided (1-alpha) Clopper-Pearson upper bound on p of at most delta_1. Examples that are "
     "inconclusive on their own do not count. A cell that has not decided within its example budget is "
     "'inconclusive' (reason: budget), and so is a cell whose first n_0 examples were all inconclusive, "
-    "n_0 the fewest passing examples that accept H0 (reason: futility; 12 at delta = 0.1); 'skipped' "
-    "means the memory guard or the profile ruled it out, 'error' that evaluating an example raised."
+    "n_0 the fewest passing examples that accept H0 (reason: futility; 12 at delta = 0.1). H0 is "
+    "accepted only while at most a third of the examples drawn were inconclusive (unless the claim "
+    "documents that its inconclusive examples do not go with failing): a cell that reaches H0's boundary "
+    "with a larger share keeps sampling, can then no longer end 'fails', and ends 'holds' once the share "
+    "is at most a third with the ratio still at H0's boundary, or 'inconclusive' (reason: mostly "
+    "inconclusive) when the budget ends first; this only moves cells from 'holds' to 'inconclusive'. "
+    "A 'holds' therefore certifies that the failure rate among the conclusive examples is at most delta "
+    "(at the test's error rates) and that at most a third of the examples drawn were inconclusive; every "
+    "cell reports its inconclusive rate with a two-sided 95% Clopper-Pearson interval. 'skipped' means "
+    "the memory guard or the profile ruled the cell out, 'error' that evaluating an example raised."
 )
+
+#: the largest share of inconclusive examples with which a cell may accept H0 (see the module docstring)
+INCONCLUSIVE_SHARE = 1.0 / 3.0
 
 
 def default_delta_1(delta: float) -> float:
@@ -95,7 +121,9 @@ class TestPlan:
     """The hypotheses, error rates and example budget of one cell's sequential test.
 
     delta: H0 is p <= delta; delta_1: H1 is p >= delta_1 (> delta); alpha, beta: the error
-    probabilities P(fails | H0) and P(holds | H1); budget: at most this many examples are drawn.
+    probabilities P(fails | H0) and P(holds | H1); budget: at most this many examples are drawn;
+    inconclusive_share: H0 is accepted only while at most this share of the examples drawn were
+    inconclusive (None: no bound; see the module docstring).
     """
 
     __test__ = False  # not a pytest test class despite its name
@@ -105,6 +133,7 @@ class TestPlan:
     alpha: float = 0.05
     beta: float = 0.05
     budget: int = 40
+    inconclusive_share: float | None = INCONCLUSIVE_SHARE
 
     def __post_init__(self) -> None:
         _check_prob("delta", self.delta, 0.0, 1.0)
@@ -115,12 +144,17 @@ class TestPlan:
         _check_prob("beta", self.beta, 0.0, 0.5, closed_low=False)
         if isinstance(self.budget, bool) or not isinstance(self.budget, int) or self.budget < 1:
             raise ValueError(f"budget must be an integer >= 1, got {self.budget!r}")
+        share = self.inconclusive_share
+        if share is not None and (isinstance(share, bool) or not isinstance(share, (int, float))
+                                  or not 0.0 < share <= 1.0):
+            raise ValueError(f"inconclusive_share must be None or a number in (0, 1], got {share!r}")
 
     @classmethod
     def of(cls, delta: float, delta_1: float | None = None, alpha: float = 0.05, beta: float = 0.05,
-           budget: int = 40) -> "TestPlan":
+           budget: int = 40, inconclusive_share: float | None = INCONCLUSIVE_SHARE) -> "TestPlan":
         """A plan with the SPEC's default delta_1 when ``delta_1`` is None."""
-        return cls(delta, default_delta_1(delta) if delta_1 is None else delta_1, alpha, beta, budget)
+        return cls(delta, default_delta_1(delta) if delta_1 is None else delta_1, alpha, beta, budget,
+                   inconclusive_share)
 
     @property
     def upper(self) -> float:
@@ -156,9 +190,14 @@ class TestPlan:
         """Failing examples in a row that accept H1."""
         return 1 if math.isinf(self.step_fail) else math.ceil(self.upper / self.step_fail - 1e-12)
 
+    def share_ok(self, inconclusive: int, examples: int) -> bool:
+        """At most ``inconclusive_share`` of ``examples`` were inconclusive (always True without a bound)."""
+        return self.inconclusive_share is None or inconclusive <= self.inconclusive_share * examples + 1e-9
+
     def to_dict(self) -> dict:
         return {"test": "SPRT", "delta": self.delta, "delta_1": self.delta_1, "alpha": self.alpha,
-                "beta": self.beta, "budget": self.budget, "futility": self.futility}
+                "beta": self.beta, "budget": self.budget, "futility": self.futility,
+                "inconclusive_share": self.inconclusive_share}
 
 
 @dataclass(frozen=True)
@@ -192,6 +231,11 @@ def clopper_pearson(failures: int, k: int, alpha: float = 0.05) -> tuple[float, 
     return lo, hi
 
 
+@functools.lru_cache(maxsize=4096)
+def _cp_upper_cached(failures: int, k: int, alpha: float) -> float:
+    return clopper_pearson(failures, k, alpha)[1]
+
+
 class SequentialTest:
     """Wald's SPRT for one cell: feed example outcomes with :meth:`add` until :attr:`decision` has a
     verdict (see the module docstring)."""
@@ -204,6 +248,7 @@ class SequentialTest:
         self.failures = 0
         self.inconclusive = 0
         self.llr = 0.0
+        self.pending = False  # H0's boundary was reached with too many inconclusive examples
         self._verdict: str | None = None
         self._reason = "sampling"
 
@@ -231,12 +276,24 @@ class SequentialTest:
             self.failures += 1
             self.llr += plan.step_fail
         k = self.examples - self.inconclusive
-        if ok is not None and self.llr >= plan.upper:
+        at_h0 = ok is not None and self.llr <= plan.lower and self._cp_upper(k) <= plan.delta_1
+        share_ok = plan.share_ok(self.inconclusive, self.examples)
+        if at_h0 and not share_ok:
+            self.pending = True
+        if ok is not None and not self.pending and self.llr >= plan.upper:
             self._verdict, self._reason = "fails", (
                 f"H1 accepted (p >= {plan.delta_1:g}): {self.failures} of {k} examples failed")
-        elif ok is not None and self.llr <= plan.lower and self._cp_upper(k) <= plan.delta_1:
+        elif at_h0 and share_ok:
             self._verdict, self._reason = "holds", (
-                f"H0 accepted (p <= {plan.delta:g}): {self.failures} of {k} examples failed")
+                f"H0 accepted (p <= {plan.delta:g}): {self.failures} of {k} examples failed"
+                + (f", {self.inconclusive} of {self.examples} inconclusive" if self.inconclusive else ""))
+        elif self.pending and (self.examples >= plan.budget
+                               or not plan.share_ok(self.inconclusive, plan.budget)):
+            self._verdict, self._reason = "inconclusive", (
+                f"mostly inconclusive: H0's boundary was reached, but {self.inconclusive} of {self.examples} "
+                f"examples were inconclusive (more than {plan.inconclusive_share:.3g}) and the share cannot "
+                f"fall to {plan.inconclusive_share:.3g} within the budget of {plan.budget}; {self.failures} of "
+                f"{k} conclusive examples failed")
         elif self.examples >= plan.budget:
             what = "every example was inconclusive" if k == 0 else "no decision"
             self._verdict, self._reason = "inconclusive", (
@@ -248,7 +305,7 @@ class SequentialTest:
         return self.decision
 
     def _cp_upper(self, k: int) -> float:
-        return clopper_pearson(self.failures, k, self.plan.alpha)[1]
+        return _cp_upper_cached(self.failures, k, self.plan.alpha)
 
 
 def sequential_verdict(outcomes: Iterable[bool | None], plan: TestPlan) -> Decision:
@@ -262,11 +319,14 @@ def sequential_verdict(outcomes: Iterable[bool | None], plan: TestPlan) -> Decis
     return test.decision
 
 
-def operating_characteristic(plan: TestPlan, p: float, runs: int, seed: int = 0) -> dict[str, float]:
+def operating_characteristic(plan: TestPlan, p: float, runs: int, seed: int = 0,
+                             inconclusive: float = 0.0) -> dict[str, float]:
     """Simulate the test on Bernoulli(p) failure streams: the fraction of runs ending in each verdict,
     the mean number of examples, and the Monte Carlo standard error of a rate (sqrt(r(1-r)/runs) at
-    r = 0.05)."""
+    r = 0.05). With ``inconclusive`` = q > 0 each example is inconclusive with probability q and
+    otherwise fails with probability p (independently of failing)."""
     _check_prob("p", p, 0.0, 1.0 + 1e-12)
+    _check_prob("inconclusive", inconclusive, 0.0, 1.0)
     if isinstance(runs, bool) or not isinstance(runs, int) or runs < 1:
         raise ValueError(f"runs must be an integer >= 1, got {runs!r}")
     rng = random.Random(seed)
@@ -275,7 +335,7 @@ def operating_characteristic(plan: TestPlan, p: float, runs: int, seed: int = 0)
     for _ in range(runs):
         test = SequentialTest(plan)
         while not test.decided:
-            test.add(not (rng.random() < p))
+            test.add(None if inconclusive and rng.random() < inconclusive else not (rng.random() < p))
         counts[test.decision.verdict] += 1
         examples += test.examples
     out: dict[str, float] = {v: c / runs for v, c in counts.items()}

@@ -6,6 +6,7 @@ import math
 import pytest
 
 from claims.verdict import (
+    INCONCLUSIVE_SHARE,
     RULE,
     SequentialTest,
     TestPlan,
@@ -54,9 +55,12 @@ def test_futility_stops_a_cell_whose_first_n0_examples_are_all_inconclusive():
     assert plan.futility == plan.min_examples_to_hold() == 12 and plan.to_dict()["futility"] == 12
     d = sequential_verdict([None] * 60, plan)
     assert d.verdict == "inconclusive" and d.examples == 12 and d.reason.startswith("futility")
-    # one inconclusive example fewer: the cell goes on and can still hold
+    # one inconclusive example fewer: the cell goes on and can still hold, once at most a third of its
+    # examples were inconclusive (11 of 33)
     d = sequential_verdict([None] * 11 + [True] * 12, plan)
-    assert d.verdict == "holds" and d.examples == 23
+    assert d.verdict is None and d.examples == 23
+    d = sequential_verdict([None] * 11 + [True] * 22, plan)
+    assert d.verdict == "holds" and d.examples == 33
     # after one conclusive example the stop never applies: only the budget ends the cell
     d = sequential_verdict([True] + [None] * 80, plan)
     assert d.verdict == "inconclusive" and d.examples == 60 and d.reason.startswith("budget")
@@ -88,7 +92,7 @@ def test_futility_never_decides_holds_or_fails():
     import random
 
     rng = random.Random(3)
-    plan = TestPlan.of(0.1, budget=60)
+    plan = TestPlan.of(0.1, budget=60, inconclusive_share=None)  # the share rule is tested below
     stopped = 0
     for _ in range(3000):
         p_inc, p_fail = rng.choice([0.0, 0.5, 0.8, 0.9, 0.97]), rng.choice([0.0, 0.1, 0.3, 0.6])
@@ -191,5 +195,128 @@ def test_operating_characteristic_error_rates(delta):
 
 def test_rule_prose_states_the_test():
     for needle in ("sequential probability ratio test", "delta_1 = max(3 delta, delta + 0.2)", "alpha",
-                   "beta", "budget", "futility", "Clopper-Pearson", "inconclusive", "skipped", "error"):
+                   "beta", "budget", "futility", "Clopper-Pearson", "inconclusive", "skipped", "error",
+                   "at most a third", "mostly inconclusive", "certifies", "two-sided 95% Clopper-Pearson"):
         assert needle in RULE
+
+
+# The conclusive share: H0 is accepted only while at most a third of the examples were inconclusive.
+
+
+def test_mostly_inconclusive_cells_do_not_hold_and_keep_sampling():
+    plan = TestPlan.of(0.1, budget=20)
+    assert plan.inconclusive_share == INCONCLUSIVE_SHARE == pytest.approx(1 / 3)
+    assert plan.to_dict()["inconclusive_share"] == pytest.approx(1 / 3)
+    # LAZY in quick: 8 of 20 inconclusive, 12 passing: H0's boundary, but 8 > 20 / 3
+    d = sequential_verdict([None] * 8 + [True] * 12, plan)
+    assert d.verdict == "inconclusive" and d.examples == 20 and d.reason.startswith("mostly inconclusive")
+    # 6 of 18 is exactly a third: holds
+    d = sequential_verdict([None] * 6 + [True] * 12, plan)
+    assert d.verdict == "holds" and d.examples == 18 and "6 of 18 inconclusive" in d.reason
+    # with a larger budget the cell keeps sampling until the share falls to a third: 8 of 24
+    d = sequential_verdict([None] * 8 + [True] * 30, TestPlan.of(0.1, budget=40))
+    assert d.verdict == "holds" and d.examples == 24
+    # inconclusive examples drawn while waiting count too: 10 of 30
+    d = sequential_verdict([None] * 8 + [True] * 12 + [None, True, None] + [True] * 30, TestPlan.of(0.1, budget=40))
+    assert d.verdict == "holds" and d.examples == 30 and d.inconclusive == 10
+    # it stops as soon as the share cannot fall to a third within the budget (11 > 30 / 3)
+    d = sequential_verdict([None] * 11 + [True] * 40, TestPlan.of(0.1, budget=30))
+    assert d.verdict == "inconclusive" and d.examples == 23 and "cannot fall" in d.reason
+    # a claim whose inconclusive examples do not go with failing: no bound
+    d = sequential_verdict([None] * 8 + [True] * 12, TestPlan.of(0.1, budget=20, inconclusive_share=None))
+    assert d.verdict == "holds" and d.examples == 20
+
+
+def test_a_cell_waiting_for_its_share_cannot_fail():
+    # H0's boundary at example 22 with 10 of 22 inconclusive; then failures that would accept H1
+    stream = [None] * 10 + [True] * 12 + [False] * 10 + [True] * 40
+    d = sequential_verdict(stream, TestPlan.of(0.1, budget=60))
+    assert d.verdict == "inconclusive" and d.reason.startswith("mostly inconclusive") and d.examples == 60
+    # failures that bring the ratio back above H0's boundary delay 'holds' until it is reached again
+    stream = [None] * 10 + [True] * 12 + [False] + [True] * 40
+    d = sequential_verdict(stream, TestPlan.of(0.1, budget=60))
+    assert d.verdict == "holds" and d.examples == 30 and d.failures == 1
+
+
+@pytest.mark.parametrize("kwargs", [{"inconclusive_share": 0.0}, {"inconclusive_share": 1.5},
+                                    {"inconclusive_share": True}])
+def test_share_validation_names_the_parameter(kwargs):
+    with pytest.raises(ValueError, match="inconclusive_share"):
+        TestPlan.of(0.1, **kwargs)
+
+
+def _stream(rng, p_fail, p_inc, p_bad=0.0, bad_inc=0.0):
+    """One example: with probability p_bad it is 'bad' (fails the claim's intent) and then inconclusive
+    with probability bad_inc, else failing; otherwise inconclusive with probability p_inc, else failing
+    with probability p_fail."""
+    if p_bad and rng.random() < p_bad:
+        return None if rng.random() < bad_inc else False
+    if p_inc and rng.random() < p_inc:
+        return None
+    return not (rng.random() < p_fail)
+
+
+def test_share_rule_only_moves_holds_to_inconclusive():
+    # the same random streams under the rule and without it (inconclusive_share None): every verdict is
+    # the same except that some 'holds' become 'inconclusive'; never a 'fails' more or less
+    import random
+
+    rng = random.Random(5)
+    with_rule, without = TestPlan.of(0.1, budget=40), TestPlan.of(0.1, budget=40, inconclusive_share=None)
+    moved = 0
+    for _ in range(2000):
+        p_inc, p_fail = rng.choice([0.0, 0.2, 0.3, 0.4, 0.5, 0.7]), rng.choice([0.0, 0.05, 0.1, 0.2, 0.3])
+        stream = [_stream(rng, p_fail, p_inc) for _ in range(40)]
+        a, b = sequential_verdict(stream, with_rule), sequential_verdict(stream, without)
+        if b.verdict == "holds" and a.verdict != "holds":
+            assert a.verdict == "inconclusive" and a.reason.startswith("mostly inconclusive")
+            moved += 1
+        else:
+            assert a.verdict == b.verdict, (stream, a, b)
+    assert moved > 100  # the draw above does exercise the rule
+
+
+# Operating characteristic with inconclusive examples: the same 2000 random streams per row under the
+# rule and without it (inconclusive_share None); Monte Carlo SE of a rate near 0.05: 0.0049.
+# q: the inconclusive rate; p: the failure rate of a conclusive example.
+OC_RUNS = 2000
+
+
+@pytest.mark.slow
+def test_share_rule_operating_characteristic():
+    import random
+
+    plan, free = TestPlan.of(0.1, budget=40), TestPlan.of(0.1, budget=40, inconclusive_share=None)
+    se = math.sqrt(0.05 * 0.95 / OC_RUNS)
+    rng = random.Random(7)
+    table = {}
+    for q in (0.2, 0.4):
+        for p in (0.0, 0.1, 0.3):
+            counts = {"rule": {"holds": 0, "fails": 0, "inconclusive": 0}, "free": {"holds": 0, "fails": 0,
+                                                                                   "inconclusive": 0}}
+            for _ in range(OC_RUNS):
+                stream = [_stream(rng, p, q) for _ in range(plan.budget)]
+                counts["rule"][sequential_verdict(stream, plan).verdict] += 1
+                counts["free"][sequential_verdict(stream, free).verdict] += 1
+            table[(q, p)] = {k: {v: c / OC_RUNS for v, c in d.items()} for k, d in counts.items()}
+    for (q, p), row in table.items():
+        new, old = row["rule"], row["free"]
+        assert new["fails"] == old["fails"]  # same streams: alpha and the power are untouched
+        assert new["holds"] <= old["holds"] and new["inconclusive"] >= old["inconclusive"]
+        if p == 0.3:  # beta: P(holds | p = delta_1) stays within beta
+            assert new["holds"] <= plan.beta + 3 * se
+    # q = 0.2: the share exceeds a third only by chance, and the cell keeps sampling: holds stays high
+    assert table[(0.2, 0.0)]["rule"]["holds"] >= 0.95
+    # q = 0.4: about half the cells that held without the rule no longer hold (measured 0.52 vs 1.0)
+    assert table[(0.4, 0.0)]["rule"]["holds"] < 0.7 * table[(0.4, 0.0)]["free"]["holds"], table
+
+    # inconclusive examples that go with failing: 40% of the examples are 'bad' (the claim fails on them,
+    # p = 0.4 > delta_1) but 90% of the bad ones show up as inconclusive (and 10% of the good ones), so
+    # the conclusive failure rate is 0.07 and the inconclusive share 0.42: without the rule the test
+    # accepts H0 for most streams, with it for few
+    holds = {"rule": 0, "free": 0}
+    for _ in range(OC_RUNS):
+        stream = [_stream(rng, 0.0, 0.1, p_bad=0.4, bad_inc=0.9) for _ in range(plan.budget)]
+        holds["rule"] += sequential_verdict(stream, plan).verdict == "holds"
+        holds["free"] += sequential_verdict(stream, free).verdict == "holds"
+    assert holds["free"] / OC_RUNS > 0.3 and holds["rule"] < holds["free"] / 2, holds
