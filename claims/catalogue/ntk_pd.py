@@ -485,8 +485,10 @@ def worst_pair_constant(L: int) -> float:
     H(x, x') = Kdot_L H(x, x): rho = 1 - arccos(1 - 2/L) / pi; delta^2 = 2 - 2 (L - 2) / L = 4 / L;
     lambda_min(H_hat) = 1 - rho, constant = 2 (1 - rho) / delta^2 = L arccos(1 - 2/L) / (2 pi)
     (1/2 at L = 2, 0.5877 at L = 3, 2/3 at L = 4, ~ sqrt(L) / pi for large L). That this pair is the worst
-    is a measurement: for n = 2 in the unit regime H_hat and delta depend only on the per-step cosines
-    (c_1..c_L) in [-1, 1]^L, and a dense grid over them (tests/test_search.py) finds no smaller constant."""
+    at L = 2 and 3 is a measurement: for n = 2 in the unit regime H_hat and delta depend only on the per-step
+    cosines (c_1..c_L) in [-1, 1]^L, and a dense grid over them (tests/test_search.py; 41^4 points at L = 4
+    agree too) finds no smaller constant. It is not the worst pair at every L: the search finds 0.758 at
+    L = 8, below this family's 0.920 (docs/MEASUREMENTS.md)."""
     return L * math.acos(1.0 - 2.0 / L) / (2.0 * math.pi)
 
 
