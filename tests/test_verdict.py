@@ -320,3 +320,41 @@ def test_share_rule_operating_characteristic():
         holds["rule"] += sequential_verdict(stream, plan).verdict == "holds"
         holds["free"] += sequential_verdict(stream, free).verdict == "holds"
     assert holds["free"] / OC_RUNS > 0.3 and holds["rule"] < holds["free"] / 2, holds
+
+
+def test_cell_records_report_the_inconclusive_rate_and_apply_the_share():
+    # a toy claim whose examples are inconclusive on their own for odd x (about half of them)
+    import dataclasses
+
+    from claims.base import Outcome
+    from claims.cell import inconclusive_rate
+    from claims.profiles import get_profile
+    from claims.runner import run_cell
+    from scipy.stats import beta as beta_dist
+    from tests.toy_claims import TOY
+
+    smoke = get_profile("smoke")
+    lo, hi = inconclusive_rate(8, 20)["inconclusive_rate_ci"]
+    assert lo == pytest.approx(beta_dist.ppf(0.025, 8, 13)) and hi == pytest.approx(beta_dist.ppf(0.975, 9, 12))
+    assert inconclusive_rate(0, 0) == {"inconclusive_rate": None, "inconclusive_rate_ci": [0.0, 1.0]}
+
+    def evaluate(cell, recipe, ctx):
+        return Outcome(ok=None if recipe["x"] % 2 else True, margin=0.5)
+
+    cell = {"m": smoke.widths[-1], "L": 2}
+    base = dataclasses.replace(TOY.get("TOY-HOLDS"), evaluate=evaluate, max_examples=60)
+    rec = run_cell(base, cell, smoke, device="cpu")
+    n, k = rec["examples"], rec["inconclusive"]
+    assert rec["inconclusive_rate"] == pytest.approx(k / n)
+    assert rec["inconclusive_rate_ci"] == pytest.approx(list(clopper_pearson(k, n, 0.025)))
+    assert rec["test"]["inconclusive_share"] == pytest.approx(1 / 3)
+    assert rec["verdict"] == "inconclusive" and rec["reason"].startswith("mostly inconclusive"), rec["reason"]
+    assert 3 * k > n
+    # the same draw under a claim that documents its inconclusive examples as unrelated to failing
+    free = dataclasses.replace(base, inconclusive_unrelated="docs/SPEC_NOTES.md: toy")
+    assert free.plan(smoke).inconclusive_share is None
+    rec_free = run_cell(free, cell, smoke, device="cpu")
+    assert rec_free["verdict"] == "holds" and rec_free["test"]["inconclusive_share"] is None
+    assert 3 * rec_free["inconclusive"] > rec_free["examples"]  # this draw is mostly inconclusive
+    with pytest.raises(ValueError, match="inconclusive_unrelated"):
+        dataclasses.replace(base, inconclusive_unrelated=True)
