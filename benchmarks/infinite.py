@@ -10,12 +10,12 @@ run only where its L n^2 float64 arrays fit the stated memory budget.
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 
 import torch
 
 import rnn_core
+from rnn_core.reference import two_pass_ntk
 from benchmarks.common import (
     Table, best_time, fmt_ratio, fmt_s, peak_memory_in_subprocess, peak_rss_mib, add_out_argument, save_run, size_tuple,
 )
@@ -23,27 +23,6 @@ from benchmarks.common import (
 DEFAULT_SIZES = [(1024, 16), (2048, 32), (4096, 64)]
 D_IN = 4
 BASELINE_MEMORY_LIMIT = 4 * 2**30
-
-
-def two_pass_ntk(X):
-    """SPEC section 2 literally: store every K_l and Kdot_l, then the backward products P_l."""
-    n, L, _ = X.shape
-    q = torch.cumsum((X * X).sum(2), 1)
-    Ks, Kdots = [torch.zeros(n, n, dtype=torch.float64, device=X.device)], []
-    for l in range(L):
-        S = Ks[-1] + X[:, l] @ X[:, l].T
-        norm = torch.sqrt(torch.outer(q[:, l], q[:, l]))
-        c = (S / norm).clamp(-1, 1)
-        c.fill_diagonal_(1.0)
-        th = torch.arccos(c)
-        Ks.append(norm / math.pi * (torch.sin(th) + (math.pi - th) * c))
-        Kdots.append((math.pi - th) / math.pi)
-    H = torch.zeros(n, n, dtype=torch.float64, device=X.device)
-    P = 0.5 * torch.ones(n, n, dtype=torch.float64, device=X.device)
-    for l in range(L - 1, -1, -1):
-        P = P * Kdots[l]
-        H += P * Ks[l]
-    return H
 
 
 def _inputs(n, L, device):

@@ -19,8 +19,8 @@ import time
 import torch
 
 import rnn_core
-from rnn_core.model import backward_deltas, forward
 from rnn_core.ntk import NTKImplementation
+from rnn_core.reference import straightforward_ntk
 
 from benchmarks.common import (
     Table, best_time, fmt_ratio, fmt_s, peak_memory_in_subprocess, peak_rss_mib, add_out_argument, save_run, size_tuple,
@@ -29,15 +29,6 @@ from benchmarks.common import (
 DEFAULT_SIZES = [(16, 8, 256), (32, 16, 512), (64, 32, 1024), (64, 32, 2048)]
 D_IN = 4
 JACOBIAN_MEMORY_LIMIT = 6 * 2**30  # bytes of n m^2 float64 Jacobian we are willing to allocate
-
-
-def straightforward_ntk(p, X):
-    """The baseline: full Grams of all L steps, no symmetry, no chunking."""
-    n, L, _ = X.shape
-    fw = forward(p, X)
-    D = backward_deltas(p, fw).reshape(n * L, p.m)
-    Hs = fw.h[:, :-1].reshape(n * L, p.m)
-    return ((D @ D.T) * (Hs @ Hs.T)).view(n, L, n, L).sum(dim=(1, 3)) / p.m
 
 
 def _method(name):

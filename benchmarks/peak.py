@@ -113,7 +113,7 @@ class RoundRobin:
         for _ in range(rounds):
             for name, fn in self.jobs.items():
                 self.times[name].append(_timed(fn, self.device)[0])
-        self.first = {k: v for k, v in self.first.items() if isinstance(v, torch.Tensor) or isinstance(v, tuple)}
+        self.first = {k: v for k, v in self.first.items() if v is not None}
 
     def best(self, name: str) -> float:
         return min(self.times[name])
@@ -157,21 +157,29 @@ def flops_train(n, L, m, steps):
 
 
 def _add_kernels(rr: RoundRobin, sizes, train_sizes, device, dtype, tag: str) -> list[tuple]:
-    """Register ours/reference calls of every kernel; returns [(kernel, size, flops, key)]."""
+    """Register ours/reference calls of every kernel; returns [(kernel, size, flops, key, per, compare)].
+
+    ``compare`` maps the two calls' results to tensors of one layout for the max relative difference
+    (the pass is batch-major, the reference time-major); the conversion is not timed.
+    """
     rows = []
+    same = (lambda ours: ours, lambda ref_: ref_)
     for n, L, m in sizes:
         p, X, _ = _inputs(n, L, m, device, dtype)
-        fw, fwr = rnn_core.forward(p, X), ref.forward_reference(p, X)
+        run, fwr = rnn_core.forward(p, X), ref.forward_reference(p, X)
         key = f"{tag} {(n, L, m)}"
-        rr.add(f"forward ours {key}", lambda p=p, X=X: rnn_core.forward(p, X).h_tm)
-        rr.add(f"forward ref {key}", lambda p=p, X=X: ref.forward_reference(p, X).h_tm)
-        rows.append(("forward", (n, L, m), flops_forward(n, L, m), f"forward {{}} {key}"))
-        rr.add(f"backward_deltas ours {key}", lambda p=p, fw=fw: rnn_core.model.backward_deltas_tm(p, fw))
+        rr.add(f"forward ours {key}", lambda p=p, X=X: rnn_core.forward(p, X))
+        rr.add(f"forward ref {key}", lambda p=p, X=X: ref.forward_reference(p, X))
+        rows.append(("forward", (n, L, m), flops_forward(n, L, m), f"forward {{}} {key}", 1,
+                     (lambda o: o.hidden_states(), lambda r: r.hidden[1:].transpose(0, 1))))
+        # the pass's backward fills the deltas of ``run`` in place (delta_1 included, as the reference)
+        rr.add(f"backward_deltas ours {key}", lambda p=p, run=run: rnn_core.backward(p, run, first_delta=True))
         rr.add(f"backward_deltas ref {key}", lambda p=p, fw=fwr: ref.backward_deltas_reference(p, fw))
-        rows.append(("backward_deltas", (n, L, m), flops_backward(n, L, m), f"backward_deltas {{}} {key}"))
+        rows.append(("backward_deltas", (n, L, m), flops_backward(n, L, m), f"backward_deltas {{}} {key}", 1,
+                     (lambda o: o.all_deltas(), lambda r: r.transpose(0, 1))))
         rr.add(f"empirical_ntk ours {key}", lambda p=p, X=X: rnn_core.empirical_ntk(p, X))
         rr.add(f"empirical_ntk ref {key}", lambda p=p, X=X: ref.empirical_ntk_structured_reference(p, X))
-        rows.append(("empirical_ntk", (n, L, m), flops_ntk(n, L, m), f"empirical_ntk {{}} {key}"))
+        rows.append(("empirical_ntk", (n, L, m), flops_ntk(n, L, m), f"empirical_ntk {{}} {key}", 1, same))
     for n, L, m in train_sizes:
         p, X, y = _inputs(n, L, m, device, dtype)
         eta = 0.5 * rnn_core.train.default_eta(p, X)
@@ -180,7 +188,7 @@ def _add_kernels(rr: RoundRobin, sizes, train_sizes, device, dtype, tag: str) ->
         rr.add(f"train ours {key}",
                lambda p=p, X=X, y=y, eta=eta: rnn_core.train_gd(p, X, y, eta=eta, steps=S, record_every=S).W_T - p.W)
         rr.add(f"train ref {key}", lambda p=p, X=X, y=y, eta=eta: ref.train_gd_reference(p, X, y, eta=eta, steps=S)[0] - p.W)
-        rows.append((f"train_gd step (of {S})", (n, L, m), flops_train(n, L, m, S) / S, f"train {{}} {key}", S))
+        rows.append((f"train_gd step (of {S})", (n, L, m), flops_train(n, L, m, S) / S, f"train {{}} {key}", S, same))
     return rows
 
 
@@ -192,13 +200,13 @@ def _add_ntk_profile(rr: RoundRobin, sizes, device) -> list[tuple]:
     for n, L, m in sizes:
         p, X, _ = _inputs(n, L, m, device, torch.float64)
         N = n * (L - 1)
-        D, Hp = ntk_mod.ntk_features(p, X)
-        Dr, Hpr = ref.features_reference(p, X)
+        deltas, h_prev = ntk_mod.ntk_features(p, X)
+        deltas_ref, h_prev_ref = ref.features_reference(p, X)
         key = f"{(n, L, m)}"
         rr.add(f"features ours {key}", lambda p=p, X=X: ntk_mod.ntk_features(p, X))
         rr.add(f"features ref {key}", lambda p=p, X=X: ref.features_reference(p, X))
-        rr.add(f"gram ours {key}", lambda D=D, Hp=Hp, m=m: ntk_mod.gram_kernel(D, Hp, None, None, m))
-        rr.add(f"gram ref {key}", lambda D=Dr, Hp=Hpr, m=m: ref.gram_reference(D, Hp, None, None, m))
+        rr.add(f"gram ours {key}", lambda d=deltas, h=h_prev, m=m: ntk_mod.gram_kernel(d, h, None, None, m))
+        rr.add(f"gram ref {key}", lambda d=deltas_ref, h=h_prev_ref, m=m: ref.gram_reference(d, h, None, None, m))
         rows.append(((n, L, m), "features (forward + backward)",
                      2 * n * (L - 1) * m * m + 2 * n * max(L - 2, 0) * m * m, f"features {{}} {key}"))
         rows.append(((n, L, m), "Gram step (two Grams, product, block sums)", 2 * N * N * m, f"gram {{}} {key}"))
@@ -244,13 +252,13 @@ def _add_blas_ceilings(rr: RoundRobin, sizes, device) -> list[tuple]:
             # into o as the recurrence does (no zero fill: that extra pass over o is not part of the step)
             rr.add(key, lambda h=h, W=W, o=o: _add_recurrent_(o, W, h))
             rows.append((f"recurrence step ({k} x {m}) @ ({m} x {m})", 2 * k * m * m, key))
-        Lp = L - 1
-        c, _ = ntk_mod._panel_sizes(device, Lp)
-        F = torch.randn(n * Lp, m, generator=gen, dtype=torch.float64).to(device)
-        o = torch.empty(min(c, n) * Lp, n * Lp, dtype=torch.float64, device=device)
+        w_steps = L - 1
+        c, _ = ntk_mod._panel_sizes(device, w_steps)
+        F = torch.randn(n * w_steps, m, generator=gen, dtype=torch.float64).to(device)
+        o = torch.empty(min(c, n) * w_steps, n * w_steps, dtype=torch.float64, device=device)
         key = f"ceiling panel {n} {L} {m}"
         rr.add(key, lambda F=F, o=o, r=o.shape[0]: torch.mm(F[:r], F.T, out=o))
-        rows.append((f"Gram panel ({o.shape[0]} x {m}) @ ({m} x {n * Lp})", 2 * o.shape[0] * m * n * Lp, key))
+        rows.append((f"Gram panel ({o.shape[0]} x {m}) @ ({m} x {n * w_steps})", 2 * o.shape[0] * m * n * w_steps, key))
     return rows
 
 
@@ -299,11 +307,9 @@ def run(device, *, quick: bool, repeats: int, peak_size: int) -> list[Table]:
              "ratio (ref / ours)", "max rel. diff vs reference"],
         )
         t.header()
-        for row in kernels[dtype]:
-            kern, size, fl, key = row[:4]
-            per = row[4] if len(row) > 4 else 1
+        for kern, size, fl, key, per, (conv_ours, conv_ref) in kernels[dtype]:
             t_o, t_r = rr.best(key.format("ours")) / per, rr.best(key.format("ref")) / per
-            diff = _rel(rr.first[key.format("ours")], rr.first[key.format("ref")])
+            diff = _rel(conv_ours(rr.first[key.format("ours")]), conv_ref(rr.first[key.format("ref")]))
             t.add(kern, str(size), f"{fl / 1e9:.2f}", f"{t_o:.4f} s", f"{fl / t_o / 1e9:.1f}",
                   f"{100 * fl / t_o / 1e9 / pk:.0f}%", f"{t_r:.4f} s", f"{fl / t_r / 1e9:.1f}",
                   f"{t_r / t_o:.2f}x", f"{diff:.1e}")

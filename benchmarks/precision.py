@@ -38,7 +38,6 @@ import torch
 
 import rnn_core
 from rnn_core.data import Recipe, TargetSpec, make_dataset
-from rnn_core.model import backward_deltas_tm
 from rnn_core.ntk import ntk_features
 from benchmarks.common import Table, add_out_argument, save_run
 
@@ -79,10 +78,10 @@ def _rms_rel(a: torch.Tensor, b: torch.Tensor) -> float:
 
 def _grad_sq_norms(p, X) -> torch.Tensor:
     """||grad_W f(x)||_F^2 per sequence from per-sequence (L-1) x (L-1) Grams in the network's dtype."""
-    D, Hp = ntk_features(p, X)
-    Gd = torch.bmm(D, D.transpose(1, 2)).double()
-    Gh = torch.bmm(Hp, Hp.transpose(1, 2)).double()
-    return (Gd * Gh).sum(dim=(1, 2))
+    deltas, h_prev = ntk_features(p, X)
+    gram_deltas = torch.bmm(deltas, deltas.transpose(1, 2)).double()
+    gram_h = torch.bmm(h_prev, h_prev.transpose(1, 2)).double()
+    return (gram_deltas * gram_h).sum(dim=(1, 2))
 
 
 def measure_cell(m: int, L: int, regime: str, seed: int, n: int, steps: int, device) -> dict:
@@ -111,8 +110,9 @@ def measure_cell(m: int, L: int, regime: str, seed: int, n: int, steps: int, dev
         for key in ("ntk (f32 Gram)", "ntk (f64 Gram)", "lambda_min", "kappa(H64)"):
             out[key] = math.nan
     fw64, fw32 = rnn_core.forward(p64, X), rnn_core.forward(p32, X)
-    out["||h_l||^2"] = _max_rel_entrywise(fw32.h_tm[1:].double().pow(2).sum(2), fw64.h_tm[1:].pow(2).sum(2))
-    d64, d32 = backward_deltas_tm(p64, fw64), backward_deltas_tm(p32, fw32)
+    out["||h_l||^2"] = _max_rel_entrywise(fw32.hidden_states().double().pow(2).sum(2),
+                                          fw64.hidden_states().pow(2).sum(2))
+    d64, d32 = rnn_core.backward_deltas(p64, fw64), rnn_core.backward_deltas(p32, fw32)
     out["||delta_l||^2"] = _max_rel_entrywise(d32.double().pow(2).sum(2), d64.pow(2).sum(2))
     out["||grad||^2"] = _max_rel_entrywise(_grad_sq_norms(p32, X), _grad_sq_norms(p64, X)) if L >= 2 else math.nan
     if L >= 2 and steps > 0:

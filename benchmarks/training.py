@@ -14,7 +14,7 @@ import sys
 import torch
 
 import rnn_core
-from rnn_core.model import forward
+from rnn_core.reference import train_gd_autograd
 from benchmarks.common import Table, best_time, fmt_ratio, add_out_argument, save_run, size_tuple
 
 DEFAULT_SIZES = [(256, 16, 1024)]
@@ -30,21 +30,6 @@ def _problem(n, L, m, device):
     return rnn_core.init_params(m, D_IN, seed=0, device=device), X, y
 
 
-def autograd_steps(p, X, y, eta, steps):
-    f0 = forward(p, X).out
-    W = p.W.clone().requires_grad_(True)
-    for _ in range(steps):
-        h = torch.zeros(X.shape[0], p.m, dtype=p.dtype, device=p.device)
-        for l in range(X.shape[1]):
-            h = torch.relu(h @ W.T + X[:, l] @ p.A.T)
-        r = h @ p.B - f0 - y
-        loss = 0.5 * (r @ r)
-        (g,) = torch.autograd.grad(loss, W)
-        with torch.no_grad():
-            W -= eta * g
-    return W.detach()
-
-
 def run(sizes, device, budget_s):
     t = Table(
         f"full-batch GD on W, float64, {STEPS} steps, device {device}",
@@ -55,7 +40,7 @@ def run(sizes, device, budget_s):
         p, X, y = _problem(n, L, m, device)
         eta = rnn_core.train.default_eta(p, X)
         ours_t, res = best_time(lambda: rnn_core.train_gd(p, X, y, eta=eta, steps=STEPS, record_every=STEPS), device, repeats=2, budget_s=budget_s)
-        base_t, W_ag = best_time(lambda: autograd_steps(p, X, y, eta, STEPS), device, repeats=2, budget_s=budget_s)
+        base_t, W_ag = best_time(lambda: train_gd_autograd(p, X, y, eta, STEPS), device, repeats=2, budget_s=budget_s)
         diff = float((res.W_T - W_ag).abs().max() / (W_ag - p.W).abs().max())
         t.add(f"({n}, {L}, {m})", f"{STEPS / ours_t:.1f}", f"{STEPS / base_t:.1f}", fmt_ratio(base_t, ours_t), f"{diff:.1e}")
     return [t]

@@ -10,16 +10,19 @@ and training. Free of pytest and hypothesis. Kernels, eigenvalues and solves are
     K = rnn_core.infinite_ntk(X, X2=None)         # (n, n2), H_inf of SPEC section 2
     S = rnn_core.perturbation_statistics(p, X, omega, R=R)  # W' = W + omega R: r_h, flips, r_g, first order
 
-Straightforward versions of the fast paths (tests and benchmarks compare against them) live in
-rnn_core.reference.
+One batch-major forward/backward pass (rnn_core.model) serves the forward, the NTK features,
+training and the perturbed networks; rnn_core.reference is the independent oracle (autograd,
+torch.func) the tests compare it with, and the baselines the benchmarks time it against.
 """
 
 from rnn_core._device import resolve_device
 from rnn_core.data import Recipe, TargetSpec, make_dataset, make_inputs, pairwise_separation, separation
 from rnn_core.kernels import infinite_ntk, infinite_ntk_diag, nngp_kernel
 from rnn_core.model import (
-    Forward,
+    Perturbation,
     RNNParams,
+    RNNPass,
+    backward,
     backward_deltas,
     forward,
     init_params,
@@ -38,7 +41,6 @@ from rnn_core.numerics import guarded_ratio
 from rnn_core.ntk import NTKImplementation, empirical_ntk, empirical_ntk_reference
 from rnn_core.perturb import (
     PerturbationStats,
-    PerturbedPass,
     gradient_top_singular,
     perturbation_statistics,
     perturbed_pass,
@@ -47,9 +49,9 @@ from rnn_core.targets import Standardizer, make_target
 from rnn_core.train import TrainResult, predict_centered, train_gd
 
 __all__ = [
-    "Forward",
+    "Perturbation",
     "PerturbationStats",
-    "PerturbedPass",
+    "RNNPass",
     "Recipe",
     "Standardizer",
     "TargetSpec",
@@ -70,6 +72,7 @@ __all__ = [
     "train_gd",
     "NTKImplementation",
     "RNNParams",
+    "backward",
     "backward_deltas",
     "empirical_ntk",
     "empirical_ntk_reference",

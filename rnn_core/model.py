@@ -1,11 +1,26 @@
-"""The paper's ReLU Elman RNN (SPEC section 1): forward pass, backward deltas, per-example gradients.
+"""The paper's ReLU Elman RNN (SPEC section 1): one batch-major pass that every consumer uses.
 
     h_0 = 0,   g_l = W h_{l-1} + A X_l,   h_l = relu(g_l)   (l = 1..L),   f(x) = B h_L
+    delta_L = D_L B^T,   delta_l = D_l W^T delta_{l+1},   D_l = diag(1[g_l > 0])
+    grad_W f(x) = sum_{l=2}^{L} delta_l h_{l-1}^T          (the l = 1 term vanishes: h_0 = 0)
 
 Initialization W_ij ~ N(0, 2/m), A_ij ~ N(0, 2/m), B_i ~ N(0, 1); only W is trained.
 
-Backward (exact): delta_L = D_L B^T, delta_l = D_l W^T delta_{l+1}, D_l = diag(1[g_l > 0]), and
-grad_W f(x) = sum_l delta_l h_{l-1}^T. Since h_0 = 0 the l = 1 term vanishes.
+The pass. :func:`forward` writes h_1..h_L of a batch into an :class:`RNNPass` and :func:`backward`
+writes delta_L..delta_2 (delta_1 on request) into the same object. The public forward, the NTK
+features (rnn_core.ntk), training (rnn_core.train) and the perturbed networks of rnn_core.perturb all
+run these two recursions; rnn_core.reference is the independent oracle they are tested against.
+
+- Batch-major storage: ``h_prev`` (n, L-1, m) holds h_1..h_{L-1} and ``deltas`` (n, L-1, m) holds
+  delta_2..delta_L, so flattened they are the (n (L-1), m) row stacks whose Grams give the NTK and
+  whose product deltas^T h_prev gives the training gradient, with no copy.
+- No pre-activation is stored: g_l is written into h_l's rows and activated in place, and the mask
+  D_l is read from the hidden state (1[h_l > 0] = 1[g_l > 0] for relu and for the step).
+- The optional perturbation term (:class:`Perturbation`): row k of the batch may run
+  W'_k = W + omega_k Delta_k. Forward adds omega_k Delta_k h'_{l-1} to g'_l and backward adds
+  omega_k Delta_k^T delta'_{l+1} before the mask, so W is read once per step for every row.
+- ``activation="step"`` (h = 1[g > 0]) is the discontinuous activation of the PERT negative control:
+  its derivative is 0 almost everywhere, so every delta is 0.
 
 Dtype policy: the network runs in the dtype of its parameters (float64 by default; float32 on
 request for very wide networks); every kernel built from it is returned in float64.
@@ -23,12 +38,13 @@ from rnn_core._device import resolve_device
 
 __all__ = [
     "RNNParams",
-    "Forward",
+    "RNNPass",
+    "Perturbation",
     "ACTIVATIONS",
     "init_params",
     "forward",
+    "backward",
     "backward_deltas",
-    "backward_deltas_tm",
     "output",
     "per_example_grad_W",
 ]
@@ -72,28 +88,94 @@ class RNNParams:
 
 
 @dataclass(frozen=True)
-class Forward:
-    """Everything a forward pass produces, stored time-major so each step is one contiguous block.
+class Perturbation:
+    """The optional term of the pass: row k of the batch runs W'_k = W + omega_k Delta_k.
 
-    h_tm: (L+1, n, m), h_tm[0] = h_0 = 0 and h_tm[l] = h_l.
-    g_tm: (L, n, m), g_tm[l-1] = g_l (pre-activations).
-    out: (n,), f(x) = B h_L.
-    activation: the activation used, so the backward pass differentiates the same function.
-    The properties ``h`` (n, L+1, m) and ``g`` (n, L, m) are batch-major views of the same storage.
+    Delta_k = R (one (m, m) matrix shared by the dense rows) or u_k v_k^T (a rank-one row); rows in
+    neither list run W itself. ``dense`` and ``rank_one`` are row numbers of the batch;
+    ``omega_dense`` (r_d, 1) and ``omega_rank_one`` (r_1, 1) their scales; U, V (r_1, m) the rank-one
+    factors in the order of ``rank_one``. No m x m matrix is formed per row:
+    Delta_k x = u_k (v_k . x) and Delta_k^T x = v_k (u_k . x) for a rank-one row.
     """
 
-    h_tm: torch.Tensor
-    g_tm: torch.Tensor
-    out: torch.Tensor
+    dense: torch.Tensor
+    omega_dense: torch.Tensor
+    R: torch.Tensor | None
+    rank_one: torch.Tensor
+    omega_rank_one: torch.Tensor
+    U: torch.Tensor | None
+    V: torch.Tensor | None
+
+    def add_(self, out: torch.Tensor, x: torch.Tensor, *, transpose: bool) -> None:
+        """out[k] += omega_k Delta_k x[k] (Delta_k^T x[k] when ``transpose``) for every perturbed row k.
+
+        Row-vector form: (R x)^T = x^T R^T, so the dense rows add (x @ R^T) (x @ R when transposed).
+        """
+        if self.dense.numel():
+            term = x[self.dense] @ (self.R if transpose else self.R.T)
+            out.index_add_(0, self.dense, term.mul_(self.omega_dense))
+        if self.rank_one.numel():
+            dot, direction = (self.U, self.V) if transpose else (self.V, self.U)
+            coef = (x[self.rank_one] * dot).sum(dim=1, keepdim=True).mul_(self.omega_rank_one)
+            out.index_add_(0, self.rank_one, direction * coef)
+
+
+@dataclass
+class RNNPass:
+    """One pass of the RNN over a batch of n sequences of length L, batch-major (module docstring).
+
+    h_prev (n, L-1, m): h_prev[:, l-2] = h_{l-1} for l = 2..L, the hidden states W multiplies.
+    h_last (n, m): h_L. h_prev and h_last share one allocation (h_last right after h_prev), so the
+        recurrence writes every h_l in place.
+    deltas (n, L-1, m): deltas[:, l-2] = delta_l for l = 2..L, the factors that meet h_prev in
+        grad_W f(x) = sum_{l>=2} delta_l h_{l-1}^T (filled by :func:`backward`).
+    delta_first (n, m): delta_1 (filled only by ``backward(..., first_delta=True)``; it multiplies
+        h_0 = 0 in every gradient).
+    out (n,): f(x) = B h_L (set by :func:`forward`).
+    activation: the activation of the forward pass, so the backward differentiates the same function.
+    perturbation: the perturbation term of the forward pass (None: every row runs W), reused by the
+        backward pass.
+    """
+
+    h_prev: torch.Tensor
+    h_last: torch.Tensor
+    deltas: torch.Tensor
+    delta_first: torch.Tensor
     activation: str = "relu"
+    perturbation: Perturbation | None = None
+    out: torch.Tensor | None = None
+
+    @staticmethod
+    def allocate(n: int, L: int, m: int, device, dtype, activation: str = "relu",
+                 perturbation: Perturbation | None = None) -> "RNNPass":
+        """Uninitialized storage for a pass of n sequences of length L at width m (reusable across passes)."""
+        hidden = torch.empty(n * L * m, device=device, dtype=dtype)
+        delta = torch.empty(n * L * m, device=device, dtype=dtype)
+        cut = n * (L - 1) * m
+        return RNNPass(h_prev=hidden[:cut].view(n, L - 1, m), h_last=hidden[cut:].view(n, m),
+                       deltas=delta[:cut].view(n, L - 1, m), delta_first=delta[cut:].view(n, m),
+                       activation=activation, perturbation=perturbation)
 
     @property
-    def h(self) -> torch.Tensor:
-        return self.h_tm.permute(1, 0, 2)
+    def length(self) -> int:
+        """L, the sequence length."""
+        return self.h_prev.shape[1] + 1
 
-    @property
-    def g(self) -> torch.Tensor:
-        return self.g_tm.permute(1, 0, 2)
+    def h(self, l: int) -> torch.Tensor:
+        """h_l for l = 1..L as an (n, m) view (rows strided by (L-1) m for l < L)."""
+        return self.h_last if l == self.length else self.h_prev[:, l - 1]
+
+    def delta(self, l: int) -> torch.Tensor:
+        """delta_l for l = 1..L as an (n, m) view (delta_1 is delta_first, also when L = 1)."""
+        return self.delta_first if l == 1 else self.deltas[:, l - 2]
+
+    def hidden_states(self) -> torch.Tensor:
+        """(n, L, m) copy with [:, l-1] = h_l, l = 1..L."""
+        return torch.cat([self.h_prev, self.h_last[:, None]], dim=1)
+
+    def all_deltas(self) -> torch.Tensor:
+        """(n, L, m) copy with [:, l-1] = delta_l, l = 1..L (after ``backward(..., first_delta=True)``)."""
+        return torch.cat([self.delta_first[:, None], self.deltas], dim=1)
 
 
 def _gaussian(shape, std: float, gen: torch.Generator, device, dtype) -> torch.Tensor:
@@ -143,10 +225,10 @@ def _check_activation(activation: str) -> str:
 
 
 def _relu_mask(grad: torch.Tensor, h: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-    """out = grad * 1[h > 0] in one fused pass (relu's backward; ``out`` may alias ``grad``).
+    """out = D_l grad = grad * 1[h_l > 0] in one fused pass (relu's backward; ``out`` may alias ``grad``).
 
-    With h = relu(g) (or h = g), 1[h > 0] = 1[g > 0] = relu'(g) with relu'(0) = 0, so the mask can be
-    read from the hidden state and the pre-activation need not be stored.
+    With h_l = relu(g_l) (or the step), 1[h_l > 0] = 1[g_l > 0] = relu'(g_l) with relu'(0) = 0, so the
+    mask is read from the hidden state and the pre-activation need not be stored.
     """
     return torch.ops.aten.threshold_backward.grad_input(grad, h, 0, grad_input=out)
 
@@ -161,130 +243,123 @@ def _add_recurrent_(g: torch.Tensor, W: torch.Tensor, h: torch.Tensor) -> None:
     g.T.addmm_(W, h.T)
 
 
+def _back_through_W(delta_next: torch.Tensor, W: torch.Tensor, out: torch.Tensor) -> None:
+    """out <- W^T delta_{l+1} for a row stack (n, m): (W^T delta)_j = sum_i W_ij delta_i, i.e. delta @ W."""
+    torch.mm(delta_next, W, out=out)
+
+
 def _activate_(x: torch.Tensor, activation: str) -> torch.Tensor:
     """x <- act(x) in place: relu(x) = max(x, 0), or the step 1[x > 0] (in x's dtype)."""
     return x.relu_() if activation == "relu" else x.gt_(0)
 
 
-def forward(p: RNNParams, X, *, activation: str = "relu") -> Forward:
-    """Run the RNN on a batch X of shape (n, L, d); see :class:`Forward` for what is returned.
+def _project_inputs(p: RNNParams, X: torch.Tensor, run: RNNPass) -> None:
+    """A X_l for l = 1..L written straight into h_l's rows of ``run`` (X: validated (n, L, d))."""
+    n, L, d = X.shape
+    w_steps = L - 1  # the steps at which W acts (h_0 = 0: step 1 is A X_1 only)
+    # One 2-D matmul per buffer (a batched matmul with K = d is several times slower on the CPU).
+    if w_steps > 0:
+        torch.mm(X[:, :w_steps].reshape(n * w_steps, d), p.A.T, out=run.h_prev.view(n * w_steps, -1))
+    torch.mm(X[:, w_steps], p.A.T, out=run.h_last)
+
+
+def _forward_into(p: RNNParams, X: torch.Tensor, run: RNNPass, index: torch.Tensor | None = None) -> torch.Tensor:
+    """The forward recursion: h_1..h_L into ``run``; sets and returns run.out = f(x) = B h_L.
+
+    X: a validated (n, L, d) tensor on p's device and dtype; row k of the batch runs the sequence
+    X[index[k]] (default: X[k]). The input projections A X_l of all steps are written into h_l's rows
+    first (with ``index``: computed for the n sequences, then gathered, so that a row's projections are
+    bit for bit those of its sequence's own pass); step l then adds W h_{l-1} in place (and the
+    perturbation term, if any) and activates: g_l becomes h_l in its own storage.
+    """
+    if index is None:
+        _project_inputs(p, X, run)
+    else:
+        own = RNNPass.allocate(X.shape[0], X.shape[1], p.m, p.device, p.dtype)
+        _project_inputs(p, X, own)
+        run.h_prev.copy_(own.h_prev[index])
+        run.h_last.copy_(own.h_last[index])
+    L = run.length
+    for l in range(1, L + 1):
+        g = run.h(l)  # holds A X_l
+        if l > 1:
+            _add_recurrent_(g, p.W, run.h(l - 1))  # g_l = A X_l + W h_{l-1}
+            if run.perturbation is not None:
+                run.perturbation.add_(g, run.h(l - 1), transpose=False)  # + omega_k Delta_k h'_{l-1}
+        _activate_(g, run.activation)
+    run.out = torch.mv(run.h_last, p.B)
+    return run.out
+
+
+def _backward_into(p: RNNParams, run: RNNPass, *, first_delta: bool = False,
+                   residual: torch.Tensor | None = None) -> None:
+    """The backward recursion: delta_L..delta_2 (and delta_1 when ``first_delta``) into ``run``.
+
+    delta_L = D_L B^T, delta_l = D_l W^T delta_{l+1} (W'_k^T for perturbed rows). ``residual`` r (n,):
+    start from r_i D_L B^T instead; the backward pass is linear in delta_L, so every delta comes out
+    as r_i delta_l(x_i) (the training gradient's weighting). The step activation has every delta 0.
+    """
+    n, m = run.h_last.shape
+    L = run.length
+    lowest = 1 if first_delta else 2
+    if L < lowest:
+        return
+    if run.activation == "step":
+        run.deltas.zero_()
+        if first_delta:
+            run.delta_first.zero_()
+        return
+    top = p.B.expand(n, m) if residual is None else torch.outer(residual, p.B)
+    _relu_mask(top, run.h_last, run.delta(L))
+    for l in range(L - 1, lowest - 1, -1):
+        cur, nxt = run.delta(l), run.delta(l + 1)
+        _back_through_W(nxt, p.W, cur)
+        if run.perturbation is not None:
+            run.perturbation.add_(cur, nxt, transpose=True)  # + omega_k Delta_k^T delta'_{l+1}
+        _relu_mask(cur, run.h(l), cur)
+
+
+def _pass(p: RNNParams, X: torch.Tensor, activation: str = "relu", *, backward: bool = False,
+          first_delta: bool = False, perturbation: Perturbation | None = None,
+          index: torch.Tensor | None = None) -> RNNPass:
+    """Forward (and, when ``backward``, backward) over a validated (n, L, d) tensor X, in fresh storage.
+
+    ``index`` (r,): the batch is the r rows X[index] (see :func:`_forward_into`)."""
+    n, L, _ = X.shape
+    rows = n if index is None else index.numel()
+    run = RNNPass.allocate(rows, L, p.m, p.device, p.dtype, activation, perturbation)
+    _forward_into(p, X, run, index)
+    if backward:
+        _backward_into(p, run, first_delta=first_delta)
+    return run
+
+
+def forward(p: RNNParams, X, *, activation: str = "relu") -> RNNPass:
+    """Run the RNN on a batch X of shape (n, L, d): h_1..h_L and f(x) (see :class:`RNNPass`).
 
     ``activation="step"`` (h = 1[g > 0]) is the discontinuous activation of the PERT negative control.
-    The input projections A X_l for all l are one matmul written straight into g; step l adds
-    W h_{l-1} in place (step 1 has h_0 = 0 and needs no matmul).
     """
     _check_activation(activation)
     X = as_sequences(X, "X", d=p.d, device=p.device, dtype=p.dtype)
-    n, L, _ = X.shape
-    m = p.m
-    g = torch.matmul(X.transpose(0, 1), p.A.T).contiguous()  # (L, n, m): A X_l, time-major
-    h = torch.empty((L + 1, n, m), device=p.device, dtype=p.dtype)
-    h[0].zero_()
-    for l in range(L):
-        if l > 0:
-            _add_recurrent_(g[l], p.W, h[l])  # g_l = A X_l + W h_{l-1}
-        if activation == "relu":
-            torch.clamp_min(g[l], 0.0, out=h[l + 1])
-        else:
-            torch.gt(g[l], 0, out=h[l + 1])
-    out = h[L] @ p.B
-    return Forward(h_tm=h, g_tm=g, out=out, activation=activation)
+    return _pass(p, X, activation)
 
 
-def backward_deltas(p: RNNParams, fw: Forward) -> torch.Tensor:
-    """delta_l = df/dg_l for l = 1..L, as an (n, L, m) view with deltas[:, l-1] = delta_l.
+def backward(p: RNNParams, run: RNNPass, *, first_delta: bool = False) -> RNNPass:
+    """Fill run.deltas (delta_2..delta_L) and, when ``first_delta``, run.delta_first (delta_1); returns ``run``.
+
+    ``run`` comes from :func:`forward` with the same parameters ``p``.
+    """
+    _backward_into(p, run, first_delta=first_delta)
+    return run
+
+
+def backward_deltas(p: RNNParams, run: RNNPass) -> torch.Tensor:
+    """delta_l = df/dg_l for l = 1..L, as an (n, L, m) tensor with [:, l-1] = delta_l (fills ``run`` too).
 
     delta_L = D_L B^T and delta_l = D_l W^T delta_{l+1}, D_l = diag(relu'(g_l)) with relu'(0) = 0.
     For the step activation the derivative is 0 almost everywhere, so every delta is 0.
     """
-    return backward_deltas_tm(p, fw).permute(1, 0, 2)
-
-
-def backward_deltas_tm(p: RNNParams, fw: Forward) -> torch.Tensor:
-    """The deltas of :func:`backward_deltas`, time-major: (L, n, m) with out[l-1] = delta_l."""
-    g = fw.g_tm
-    L = g.shape[0]
-    deltas = torch.empty_like(g)
-    if fw.activation == "step":
-        deltas.zero_()
-        return deltas
-    _relu_mask(p.B.expand_as(g[L - 1]), g[L - 1], deltas[L - 1])
-    for l in range(L - 2, -1, -1):
-        # (W^T delta)_j = sum_i W_ij delta_i, i.e. delta @ W in row-vector form; then the mask, in place.
-        torch.mm(deltas[l + 1], p.W, out=deltas[l])
-        _relu_mask(deltas[l], g[l], deltas[l])
-    return deltas
-
-
-@dataclass
-class _FeatureBuffers:
-    """Storage of the fast feature pass, batch-major so that each sequence's steps are adjacent rows.
-
-    Hp (n, L-1, m): Hp[:, k] = h_{k+1} (k = 0..L-2); hL (n, m) = h_L; D (n, L-1, m): D[:, k] = delta_{k+2}.
-    Hp and hL share one allocation (hL right after Hp), so the recurrence writes every h_l in place.
-    Flattened, Hp and D are the (n (L-1), m) row stacks whose Grams give the NTK and whose product
-    D^T Hp gives the training gradient. Reused across the steps of a training run.
-    """
-
-    Hp: torch.Tensor
-    hL: torch.Tensor
-    D: torch.Tensor
-
-    @staticmethod
-    def allocate(n: int, L: int, m: int, device, dtype) -> "_FeatureBuffers":
-        store = torch.empty(n * L * m, device=device, dtype=dtype)
-        Hp = store[: n * (L - 1) * m].view(n, L - 1, m)
-        hL = store[n * (L - 1) * m :].view(n, m)
-        D = torch.empty((n, L - 1, m), device=device, dtype=dtype)
-        return _FeatureBuffers(Hp=Hp, hL=hL, D=D)
-
-    def h(self, l: int) -> torch.Tensor:
-        """h_l for l = 1..L as an (n, m) view (rows strided by (L-1) m for l < L)."""
-        return self.hL if l == self.Hp.shape[1] + 1 else self.Hp[:, l - 1]
-
-
-def _forward_into(p: RNNParams, X: torch.Tensor, buf: _FeatureBuffers, activation: str = "relu") -> torch.Tensor:
-    """Hidden states h_1..h_L into ``buf`` (pre-activations are overwritten in place); returns f(x) = B h_L.
-
-    X: a validated (n, L, d) tensor on p's device and dtype. Step l: h_l <- act(A X_l + W h_{l-1}) with
-    A X_l written first (one matmul for all steps) and W h_{l-1} added in place by addmm_.
-    """
-    n, L, d = X.shape
-    Lp = L - 1
-    # One 2-D matmul per buffer (a batched matmul with K = d is several times slower on the CPU).
-    if Lp > 0:
-        torch.mm(X[:, :Lp].reshape(n * Lp, d), p.A.T, out=buf.Hp.view(n * Lp, -1))
-    torch.mm(X[:, Lp], p.A.T, out=buf.hL)
-    prev = None
-    for l in range(1, L + 1):
-        cur = buf.h(l)
-        if prev is not None:
-            _add_recurrent_(cur, p.W, prev)
-        _activate_(cur, activation)
-        prev = cur
-    return torch.mv(buf.hL, p.B)
-
-
-def _backward_into(p: RNNParams, buf: _FeatureBuffers, activation: str = "relu", scale: torch.Tensor | None = None) -> None:
-    """delta_L..delta_2 into buf.D from the hidden states in ``buf`` (masks 1[h_l > 0]).
-
-    delta_L = D_L B^T (times scale_i for sequence i when ``scale`` is given: the backward pass is
-    linear, so this yields r_i delta_l(x_i) at every l), delta_l = D_l W^T delta_{l+1}. delta_1 is
-    never formed: it multiplies h_0 = 0 in every use. The step activation has every delta 0.
-    """
-    n, Lp, m = buf.D.shape
-    if Lp == 0:
-        return
-    if activation == "step":
-        buf.D.zero_()
-        return
-    last = buf.D[:, Lp - 1]
-    top = p.B.expand(n, m) if scale is None else torch.outer(scale, p.B)
-    _relu_mask(top, buf.hL, last)
-    for k in range(Lp - 2, -1, -1):  # D[:, k] = delta_{k+2} = D_{k+2} W^T delta_{k+3}
-        cur = buf.D[:, k]
-        torch.mm(buf.D[:, k + 1], p.W, out=cur)
-        _relu_mask(cur, buf.Hp[:, k + 1], cur)
+    return backward(p, run, first_delta=True).all_deltas()
 
 
 def output(p: RNNParams, X, *, activation: str = "relu") -> torch.Tensor:
@@ -293,10 +368,9 @@ def output(p: RNNParams, X, *, activation: str = "relu") -> torch.Tensor:
 
 
 def per_example_grad_W(p: RNNParams, X, *, activation: str = "relu") -> torch.Tensor:
-    """grad_W f(x) = sum_l delta_l h_{l-1}^T for every sequence: shape (n, m, m).
+    """grad_W f(x) = sum_{l>=2} delta_l h_{l-1}^T for every sequence: shape (n, m, m).
 
     Holds n m^2 numbers: meant for small n (perturbation claims, tests), never for kernels.
     """
-    fw = forward(p, X, activation=activation)
-    deltas = backward_deltas_tm(p, fw)
-    return torch.einsum("lni,lnj->nij", deltas, fw.h_tm[:-1])
+    run = backward(p, forward(p, X, activation=activation))
+    return torch.einsum("nki,nkj->nij", run.deltas, run.h_prev)

@@ -10,15 +10,14 @@ the l = 1 terms vanish and are skipped, so the effective length is L - 1 (for L 
 
 Implementations (cost for n = n2 sequences of length L at width m, flops up to constants):
 - STRUCTURED: forward + backward O(n L m^2), Grams O((nL)^2 m), symmetric half when X2 is X; memory
-  O(n L m) for the features plus two Gram panels of (c L) x (c' L) entries. The feature pass
-  (rnn_core.model._forward_into / _backward_into) writes h_1..h_L and delta_2..delta_L straight into
-  the batch-major (n, L-1, m) row stacks the Grams read: no pre-activations, no copies, the relu'
-  masks read from the hidden states; the Grams are taken one row panel at a time against the
-  columns on and above the block diagonal (see :func:`gram_kernel`).
-- JACOBIAN_CONTRACTION: torch.func ``vmap(jacrev)``: the n m^2 Jacobian, then one contraction. The
-  reference for tests; memory O(n m^2).
-- NTK_VECTOR_PRODUCTS: torch.func ``vjp`` / ``jvp`` per column (PyTorch's NTK tutorial, method 2);
-  O(n) backward passes, memory O(m^2). For benchmarks.
+  O(n L m) for the features plus two Gram panels of (c L) x (c' L) entries. The features are the
+  pass of rnn_core.model: h_1..h_{L-1} (``h_prev``) and delta_2..delta_L (``deltas``), written
+  straight into the batch-major (n, L-1, m) row stacks the Grams read; the Grams are taken one row
+  panel at a time against the columns on and above the block diagonal (see :func:`gram_kernel`).
+- JACOBIAN_CONTRACTION: torch.func ``vmap(jacrev)``: the n m^2 Jacobian, then one contraction
+  (rnn_core.reference, the independent oracle); memory O(n m^2).
+- NTK_VECTOR_PRODUCTS: torch.func ``vjp`` / ``jvp`` per column (PyTorch's NTK tutorial, method 2;
+  rnn_core.reference); O(n) backward passes, memory O(m^2). For benchmarks.
 """
 
 from __future__ import annotations
@@ -28,7 +27,7 @@ import enum
 import torch
 
 from rnn_core._checks import as_sequences, check_pair
-from rnn_core.model import RNNParams, _backward_into, _check_activation, _FeatureBuffers, _forward_into
+from rnn_core.model import RNNParams, RNNPass, _check_activation, _pass
 
 __all__ = ["NTKImplementation", "empirical_ntk", "empirical_ntk_reference", "gram_kernel", "ntk_features"]
 
@@ -50,85 +49,83 @@ class NTKImplementation(enum.Enum):
     NTK_VECTOR_PRODUCTS = "ntk_vector_products"
 
 
-def _features(p: RNNParams, X: torch.Tensor, activation: str) -> _FeatureBuffers:
-    n, L, _ = X.shape
-    buf = _FeatureBuffers.allocate(n, L, p.m, p.device, p.dtype)
-    _forward_into(p, X, buf, activation)
-    _backward_into(p, buf, activation)
-    return buf
+def _features(p: RNNParams, X: torch.Tensor, activation: str) -> RNNPass:
+    return _pass(p, X, activation, backward=True)
 
 
 def ntk_features(p: RNNParams, X, *, activation: str = "relu") -> tuple[torch.Tensor, torch.Tensor]:
-    """The per-step factors of grad_W f: deltas and previous hidden states for l = 2..L.
+    """The per-step factors of grad_W f: (deltas, h_prev), both (n, L-1, m) and contiguous.
 
-    Returns (D, Hp), both (n, L-1, m) and contiguous, with D[:, k] = delta_{k+2} and Hp[:, k] = h_{k+1},
-    so grad_W f(x_i) = sum_k D[i, k] Hp[i, k]^T.
+    deltas[:, l-2] = delta_l and h_prev[:, l-2] = h_{l-1} for l = 2..L, so
+    grad_W f(x_i) = sum_l deltas[i, l-2] h_prev[i, l-2]^T (see :class:`rnn_core.model.RNNPass`).
     """
     _check_activation(activation)
     X = as_sequences(X, "X", d=p.d, device=p.device, dtype=p.dtype)
-    buf = _features(p, X, activation)
-    return buf.D, buf.Hp
+    run = _features(p, X, activation)
+    return run.deltas, run.h_prev
 
 
-def _panel_sizes(device: torch.device, Lp: int) -> tuple[int, int]:
-    """(sequences per row panel, sequences per column block) for features with Lp = L-1 steps."""
+def _panel_sizes(device: torch.device, w_steps: int) -> tuple[int, int]:
+    """(sequences per row panel, sequences per column block) for features of w_steps = L-1 steps each."""
     rows, cols = (_CUDA_PANEL_ROWS, _CUDA_PANEL_COLS) if device.type == "cuda" else (_PANEL_ROWS, _PANEL_COLS)
-    return max(1, rows // Lp), max(1, cols // Lp)
+    return max(1, rows // w_steps), max(1, cols // w_steps)
 
 
 def gram_kernel(
-    D: torch.Tensor,
-    Hp: torch.Tensor,
-    D2: torch.Tensor | None,
-    Hp2: torch.Tensor | None,
+    deltas: torch.Tensor,
+    h_prev: torch.Tensor,
+    deltas2: torch.Tensor | None,
+    h_prev2: torch.Tensor | None,
     m: int,
     *,
     gram_dtype: torch.dtype | None = None,
 ) -> torch.Tensor:
-    """(1/m) sum_{k, k'} <D[i, k], D2[j, k']> <Hp[i, k], Hp2[j, k']>: the Gram step of the NTK, float64.
+    """H_m(x_i, x'_j) = (1/m) sum_{l, l' >= 2} <delta_l(x_i), delta_l'(x'_j)> <h_{l-1}(x_i), h_{l'-1}(x'_j)>, float64.
 
-    D, Hp: (n, L', m) contiguous features (as from :func:`ntk_features`); D2 = Hp2 = None means the
-    second argument is the first, and then only the panels on and above the block diagonal are
-    computed and the result is made exactly symmetric by mirroring its upper triangle.
+    The Gram step of the NTK. deltas, h_prev: (n, L-1, m) contiguous features (as from
+    :func:`ntk_features`); deltas2 = h_prev2 = None means the second argument is the first, and then
+    only the panels on and above the block diagonal are computed and the result is made exactly
+    symmetric by mirroring its upper triangle.
 
-    Flattened to (n L', m) row stacks, the two Grams G_D = D D2^T and G_H = Hp Hp2^T are formed one
-    row panel of c whole sequences at a time (against column blocks of whole sequences), multiplied
-    elementwise in float64 and summed over each L' x L' block. ``gram_dtype`` is the dtype of the
+    Flattened to (n (L-1), m) row stacks, the two Grams G_delta = deltas deltas2^T and
+    G_h = h_prev h_prev2^T are formed one row panel of c whole sequences at a time (against column
+    blocks of whole sequences), multiplied elementwise in float64 and summed over each
+    (L-1) x (L-1) block. ``gram_dtype`` is the dtype of the
     Gram matmuls: the features' dtype by default (float32 features give float32 Grams, converted to
     float64 before the product); float64 upcasts float32 features first (more accurate, slower).
     """
-    sym = D2 is None
+    sym = deltas2 is None
     if sym:
-        D2, Hp2 = D, Hp
-    n, Lp, _ = D.shape
-    n2 = D2.shape[0]
-    H = torch.zeros((n, n2), device=D.device, dtype=torch.float64)
-    if Lp == 0:
+        deltas2, h_prev2 = deltas, h_prev
+    n, w_steps, _ = deltas.shape
+    n2 = deltas2.shape[0]
+    H = torch.zeros((n, n2), device=deltas.device, dtype=torch.float64)
+    if w_steps == 0:
         return H
-    gdt = D.dtype if gram_dtype is None else gram_dtype
-    if gdt != D.dtype:
-        D, Hp = D.to(gdt), Hp.to(gdt)
-        D2, Hp2 = (D, Hp) if sym else (D2.to(gdt), Hp2.to(gdt))
-    Df, Hf = D.reshape(n * Lp, m), Hp.reshape(n * Lp, m)
-    D2f, H2f = D2.reshape(n2 * Lp, m), Hp2.reshape(n2 * Lp, m)
-    c, cc = _panel_sizes(D.device, Lp)
-    gd_buf = torch.empty(c * Lp * cc * Lp, device=D.device, dtype=gdt)
-    gh_buf = torch.empty_like(gd_buf)
+    gdt = deltas.dtype if gram_dtype is None else gram_dtype
+    if gdt != deltas.dtype:
+        deltas, h_prev = deltas.to(gdt), h_prev.to(gdt)
+        deltas2, h_prev2 = (deltas, h_prev) if sym else (deltas2.to(gdt), h_prev2.to(gdt))
+    deltas_rows, h_prev_rows = deltas.reshape(n * w_steps, m), h_prev.reshape(n * w_steps, m)
+    deltas2_rows, h_prev2_rows = deltas2.reshape(n2 * w_steps, m), h_prev2.reshape(n2 * w_steps, m)
+    c, cc = _panel_sizes(deltas.device, w_steps)
+    gram_deltas_buf = torch.empty(c * w_steps * cc * w_steps, device=deltas.device, dtype=gdt)
+    gram_h_buf = torch.empty_like(gram_deltas_buf)
     for a in range(0, n, c):
         a1 = min(n, a + c)
-        rows = slice(a * Lp, a1 * Lp)
+        rows = slice(a * w_steps, a1 * w_steps)
         # X2 = X: the panel's columns start at its own first sequence (upper block triangle).
         for b in range(a if sym else 0, n2, cc):
             b1 = min(n2, b + cc)
-            cols = slice(b * Lp, b1 * Lp)
-            shape = ((a1 - a) * Lp, (b1 - b) * Lp)
-            Gd = torch.mm(Df[rows], D2f[cols].T, out=gd_buf[: shape[0] * shape[1]].view(shape))
-            Gh = torch.mm(Hf[rows], H2f[cols].T, out=gh_buf[: shape[0] * shape[1]].view(shape))
+            cols = slice(b * w_steps, b1 * w_steps)
+            shape = ((a1 - a) * w_steps, (b1 - b) * w_steps)
+            gram_deltas = torch.mm(deltas_rows[rows], deltas2_rows[cols].T, out=gram_deltas_buf[: shape[0] * shape[1]].view(shape))
+            gram_h = torch.mm(h_prev_rows[rows], h_prev2_rows[cols].T, out=gram_h_buf[: shape[0] * shape[1]].view(shape))
             if gdt != torch.float64:
-                Gd, Gh = Gd.double(), Gh.double()
-            Gd.mul_(Gh)
-            # block sums: over k' (contiguous) first, then over k
-            H[a:a1, b:b1] = Gd.view(shape[0], b1 - b, Lp).sum(dim=2).view(a1 - a, Lp, b1 - b).sum(dim=1)
+                gram_deltas, gram_h = gram_deltas.double(), gram_h.double()
+            gram_deltas.mul_(gram_h)
+            # block sums: over l' (contiguous) first, then over l
+            H[a:a1, b:b1] = gram_deltas.view(shape[0], b1 - b, w_steps).sum(dim=2).view(a1 - a, w_steps, b1 - b).sum(dim=1)
     if sym:
         upper = torch.triu(H)
         H = upper.add_(torch.triu(H, diagonal=1).T)
@@ -143,49 +140,13 @@ def _structured(
     if L < 2:  # h_0 = 0: W never acts on a length-1 sequence.
         return torch.zeros((n, n2), device=p.device, dtype=torch.float64)
     if X2 is None:
-        buf = _features(p, X, activation)
-        return gram_kernel(buf.D, buf.Hp, None, None, p.m, gram_dtype=gram_dtype)
+        run = _features(p, X, activation)
+        return gram_kernel(run.deltas, run.h_prev, None, None, p.m, gram_dtype=gram_dtype)
     # One feature pass over X and X2 together: the recurrence matmuls get n + n2 rows instead of two
     # passes of n and n2 (small row counts run BLAS below its peak); the halves are contiguous slices.
-    buf = _features(p, torch.cat([X, X2]), activation)
-    D, Hp = buf.D, buf.Hp
-    return gram_kernel(D[:n], Hp[:n], D[n:], Hp[n:], p.m, gram_dtype=gram_dtype)
-
-
-def _functional_output(W: torch.Tensor, A: torch.Tensor, B: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """f(W, x) for one sequence x of shape (L, d), written with plain ops for torch.func."""
-    h = torch.zeros(W.shape[0], dtype=W.dtype, device=W.device)
-    for l in range(x.shape[0]):
-        h = torch.relu(W @ h + A @ x[l])
-    return B @ h
-
-
-def _jacobian_contraction(p: RNNParams, X: torch.Tensor, X2: torch.Tensor | None) -> torch.Tensor:
-    from torch.func import jacrev, vmap
-
-    jac = vmap(jacrev(_functional_output), in_dims=(None, None, None, 0))
-    J = jac(p.W, p.A, p.B, X).reshape(X.shape[0], -1)
-    J2 = J if X2 is None else jac(p.W, p.A, p.B, X2).reshape(X2.shape[0], -1)
-    return (J.double() @ J2.double().T) / p.m
-
-
-def _ntk_vector_products(p: RNNParams, X: torch.Tensor, X2: torch.Tensor | None) -> torch.Tensor:
-    from torch.func import jvp, vjp, vmap
-
-    X2 = X if X2 is None else X2
-
-    def f_batch(W, Xb):
-        return vmap(_functional_output, in_dims=(None, None, None, 0))(W, p.A, p.B, Xb)
-
-    _, vjp_fn = vjp(lambda W: f_batch(W, X2), p.W)
-    cols = []
-    for j in range(X2.shape[0]):
-        e = torch.zeros(X2.shape[0], dtype=p.dtype, device=p.device)
-        e[j] = 1.0
-        (v,) = vjp_fn(e)
-        _, col = jvp(lambda W: f_batch(W, X), (p.W,), (v,))
-        cols.append(col)
-    return torch.stack(cols, dim=1).double() / p.m
+    run = _features(p, torch.cat([X, X2]), activation)
+    deltas, h_prev = run.deltas, run.h_prev
+    return gram_kernel(deltas[:n], h_prev[:n], deltas[n:], h_prev[n:], p.m, gram_dtype=gram_dtype)
 
 
 def empirical_ntk(
@@ -225,9 +186,11 @@ def empirical_ntk(
         raise ValueError(f"gram_dtype applies to the structured implementation only, not {impl.value!r}")
     if activation != "relu":
         raise ValueError(f"implementation {impl.value!r} supports activation='relu' only, got {activation!r}")
+    from rnn_core import reference
+
     if impl is NTKImplementation.JACOBIAN_CONTRACTION:
-        return _jacobian_contraction(p, X, X2)
-    return _ntk_vector_products(p, X, X2)
+        return reference.ntk_jacobian_contraction(p, X, X2)
+    return reference.ntk_vector_products(p, X, X2)
 
 
 def empirical_ntk_reference(p: RNNParams, X, X2=None) -> torch.Tensor:

@@ -12,8 +12,10 @@ Delta_k, either a dense matrix R shared by the dense rows or a rank-one matrix u
     g'_l = W h'_{l-1} + omega_k Delta_k h'_{l-1} + A X_l,        h'_l = act(g'_l)
     delta'_L = D'_L B^T,    delta'_l = D'_l (W + omega_k Delta_k)^T delta'_{l+1}
 
-in ONE batched pass: W is read once per step for every row; a dense row adds omega_k R h (one matmul
-for all dense rows), a rank-one row adds omega_k u_k (v_k . h), never forming an m x m matrix per row.
+as the optional perturbation term of the one pass of rnn_core.model (:class:`rnn_core.model.Perturbation`),
+so the network and its perturbation are the same code: W is read once per step for every row, a
+dense row adds omega_k R h (one matmul for all dense rows), a rank-one row adds omega_k u_k (v_k . h),
+and no m x m matrix is formed per row.
 
 The near-initialization statistics of one row (the quantities of the paper's perturbation lemmas):
 
@@ -43,11 +45,10 @@ from dataclasses import dataclass
 import torch
 
 from rnn_core._checks import as_sequences
-from rnn_core.model import RNNParams, _check_activation, _relu_mask, backward_deltas_tm, forward
+from rnn_core.model import Perturbation, RNNParams, RNNPass, _check_activation, _pass
 from rnn_core.numerics import guarded_ratio
 
 __all__ = [
-    "PerturbedPass",
     "PerturbationStats",
     "perturbed_pass",
     "perturbation_statistics",
@@ -57,27 +58,13 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class PerturbedPass:
-    """Forward and backward of every row's perturbed network, time-major like :class:`rnn_core.Forward`.
-
-    h_tm (L+1, r, m) with h_tm[l] = h'_l (h_tm[0] = 0); g_tm (L, r, m) with g_tm[l-1] = g'_l;
-    out (r,) = f'(x_k); deltas_tm (L, r, m) with deltas_tm[l-1] = delta'_l.
-    """
-
-    h_tm: torch.Tensor
-    g_tm: torch.Tensor
-    out: torch.Tensor
-    deltas_tm: torch.Tensor
-
-
-@dataclass(frozen=True)
 class PerturbationStats:
     """The statistics of each row k (all (r,) tensors in the network's dtype); see the module docstring.
 
     r_h, flips, r_g, first_order: the four statistics (+inf where a guarded ratio has a zero
     denominator and a nonzero numerator). grad_change = ||G' - G||_F, grad_norm = ||G||_F,
     linear = <G, omega Delta>, delta_fro = ||omega Delta||_F: the parts of r_g and first_order.
-    perturbed: the batched pass of the perturbed networks.
+    perturbed: the pass of the r perturbed rows (see :class:`rnn_core.model.RNNPass`).
     """
 
     r_h: torch.Tensor
@@ -88,7 +75,7 @@ class PerturbationStats:
     grad_norm: torch.Tensor
     linear: torch.Tensor
     delta_fro: torch.Tensor
-    perturbed: PerturbedPass
+    perturbed: RNNPass
 
 
 def gram_fro_norm(M: torch.Tensor, N: torch.Tensor) -> torch.Tensor:
@@ -133,6 +120,17 @@ def _rows(p: RNNParams, X, omega, index, R, U, V, rank_one):
     return X, index, omega, R, U, V, rank_one
 
 
+def _perturbation(omega, R, U, V, rank_one) -> Perturbation:
+    """The pass's perturbation term for the rows k = 0..r-1 (validated arguments of :func:`_rows`)."""
+    dense_k = torch.nonzero(~rank_one).flatten()
+    rank_one_k = torch.nonzero(rank_one).flatten()
+    return Perturbation(
+        dense=dense_k, omega_dense=omega[dense_k][:, None], R=R if dense_k.numel() else None,
+        rank_one=rank_one_k, omega_rank_one=omega[rank_one_k][:, None],
+        U=U[rank_one_k] if rank_one_k.numel() else None, V=V[rank_one_k] if rank_one_k.numel() else None,
+    )
+
+
 def perturbed_pass(
     p: RNNParams,
     X,
@@ -144,53 +142,18 @@ def perturbed_pass(
     V: torch.Tensor | None = None,
     rank_one=None,
     activation: str = "relu",
-) -> PerturbedPass:
+) -> RNNPass:
     """Forward and backward of W'_k = W + omega_k Delta_k for every row k, in one batched pass.
 
     X: (n, L, d) sequences; index (r,): the sequence of each row (default: row k is X[k]); omega: (r,)
     scales (or one for all rows); Delta_k = R (an (m, m) matrix shared by the dense rows) or
     U[k] V[k]^T (U, V of shape (r, m); rows that are not rank-one ignore theirs); rank_one (r,) bool
     says which (default: all dense when only R is given, all rank-one when only U, V are given).
+    Returns the pass of the r rows (h'_l, f'(x_k), delta'_l for l = 2..L; see :class:`RNNPass`).
     """
     _check_activation(activation)
     X, index, omega, R, U, V, rank_one = _rows(p, X, omega, index, R, U, V, rank_one)
-    r, L, m = index.numel(), X.shape[1], p.m
-    dense = torch.nonzero(~rank_one).flatten()
-    rank1 = torch.nonzero(rank_one).flatten()
-    om_d, om_r = omega[dense][:, None], omega[rank1][:, None]
-    Ur, Vr = (U[rank1], V[rank1]) if rank1.numel() else (None, None)
-    # A X_l for the n sequences (exactly as rnn_core.forward computes it), gathered into the rows
-    g = torch.matmul(X.transpose(0, 1), p.A.T)[:, index].contiguous()  # (L, r, m)
-    h = torch.empty((L + 1, r, m), dtype=p.dtype, device=p.device)
-    h[0].zero_()
-    Wt = p.W.T
-    for l in range(L):
-        gl = g[l]
-        if l > 0:  # h_0 = 0: step 1 is A X_1 for every W'
-            prev = h[l]
-            gl.addmm_(prev, Wt)
-            if dense.numel():
-                gl[dense] += om_d * (prev[dense] @ R.T)
-            if rank1.numel():
-                gl[rank1] += om_r * Ur * (prev[rank1] * Vr).sum(dim=1, keepdim=True)
-        if activation == "relu":
-            torch.clamp_min(gl, 0.0, out=h[l + 1])
-        else:
-            torch.gt(gl, 0, out=h[l + 1])
-    out = h[L] @ p.B
-    deltas = torch.zeros_like(g)
-    if activation == "relu":
-        _relu_mask(p.B.expand(r, m), h[L], deltas[L - 1])
-        for l in range(L - 2, -1, -1):
-            nxt = deltas[l + 1]
-            back = nxt @ p.W  # (W^T delta)_j = sum_i W_ij delta_i
-            if dense.numel():
-                back[dense] += om_d * (nxt[dense] @ R)
-            if rank1.numel():
-                back[rank1] += om_r * Vr * (nxt[rank1] * Ur).sum(dim=1, keepdim=True)
-            _relu_mask(back, h[l + 1], deltas[l])
-    # step activation: derivative 0 almost everywhere, every delta is 0 (rnn_core's convention)
-    return PerturbedPass(h_tm=h, g_tm=g, out=out, deltas_tm=deltas)
+    return _pass(p, X, activation, backward=True, perturbation=_perturbation(omega, R, U, V, rank_one), index=index)
 
 
 def perturbation_statistics(
@@ -207,32 +170,30 @@ def perturbation_statistics(
 ) -> PerturbationStats:
     """r_h, flips, r_g and first_order (module docstring) of every row of :func:`perturbed_pass`.
 
-    Same arguments as :func:`perturbed_pass`. The unperturbed pass runs once on the n sequences of X
-    and is shared by every row; G(x) is the gradient of the network with the same ``activation``
-    (zero for the step). ||Delta_k||_F is ||R||_F for dense rows and ||u_k|| ||v_k|| for rank-one rows.
+    Same arguments as :func:`perturbed_pass`. The pass runs twice, with the same code: once on the n
+    sequences of X under W (shared by every row; G(x) is the gradient of the network with the same
+    ``activation``, zero for the step), once on the r perturbed rows. (Two calls, not one batch of
+    n + r rows: BLAS may round a row differently at another position of a product, and at
+    omega_k = 0 the two must agree exactly for the statistics to be 0.) ||Delta_k||_F is ||R||_F for
+    dense rows and ||u_k|| ||v_k|| for rank-one rows.
     """
     _check_activation(activation)
     X, index, omega, R, U, V, rank_one = _rows(p, X, omega, index, R, U, V, rank_one)
     m = p.m
-    fw0 = forward(p, X, activation=activation)
-    d0 = backward_deltas_tm(p, fw0)  # zeros for the step activation
-    h0 = fw0.h_tm
-    pp = perturbed_pass(p, X, omega, index=index, R=R, U=U, V=V, rank_one=rank_one, activation=activation)
-    h1, f1, d1 = pp.h_tm, pp.out, pp.deltas_tm
-    L = h1.shape[0] - 1
+    base = _pass(p, X, activation, backward=True)
+    pert = _pass(p, X, activation, backward=True, perturbation=_perturbation(omega, R, U, V, rank_one), index=index)
+    L = base.length
     r = index.numel()
 
-    hb = h0[1:, index]  # (L, r, m)
-    r_h = guarded_ratio((h1[1:] - hb).norm(dim=2), hb.norm(dim=2), zero_by_zero=0.0).max(dim=0).values
+    h_base, h_pert = base.hidden_states()[index], pert.hidden_states()  # (r, L, m): h_l(x_k) and h'_l(x_k)
+    r_h = guarded_ratio((h_pert - h_base).norm(dim=2), h_base.norm(dim=2), zero_by_zero=0.0).max(dim=1).values
     # 1[g > 0] = 1[h > 0] for relu and step
-    flips = ((h1[1:] > 0) != (hb > 0)).sum(dim=2).max(dim=0).values.to(p.dtype) / m
+    flips = ((h_pert > 0) != (h_base > 0)).sum(dim=2).max(dim=1).values.to(p.dtype) / m
 
     zeros = torch.zeros(r, dtype=p.dtype, device=p.device)
     if L >= 2:
-        db = d0[1:, index].permute(1, 0, 2)  # (r, L-1, m): delta_l, l = 2..L
-        hp = h0[1:L, index].permute(1, 0, 2)  # h_{l-1}
-        dn = d1[1:].permute(1, 0, 2)
-        hn = h1[1:L].permute(1, 0, 2)
+        db, hp = base.deltas[index], base.h_prev[index]  # (r, L-1, m): delta_l and h_{l-1}, l = 2..L
+        dn, hn = pert.deltas, pert.h_prev  # delta'_l and h'_{l-1}
         grad_change = gram_fro_norm(torch.cat([dn - db, db], dim=1), torch.cat([hn, hn - hp], dim=1))
         grad_norm = gram_fro_norm(db, hp)
         unit = zeros.clone()  # <G, Delta_k> for the unscaled direction
@@ -253,10 +214,10 @@ def perturbation_statistics(
     linear = omega * unit
     delta_fro = omega * direction_fro
     r_g = guarded_ratio(grad_change, grad_norm, zero_by_zero=0.0)
-    # f(x_k) recomputed in the rows' batch shape: where h'_L = h_L (L = 1, omega = 0) the two outputs
-    # then round identically and f' - f is exactly 0, not a rounding difference of two matrix-vector products
-    f0_rows = h0[L, index] @ p.B
-    first_order = guarded_ratio((f1 - f0_rows - linear).abs(), grad_norm * delta_fro, zero_by_zero=0.0)
+    # f(x_k) recomputed in the perturbed rows' shape: where h'_L = h_L (L = 1, omega = 0) the two
+    # products then round identically and f' - f is exactly 0, not a rounding difference
+    f_base, f_pert = base.h_last[index] @ p.B, pert.out
+    first_order = guarded_ratio((f_pert - f_base - linear).abs(), grad_norm * delta_fro, zero_by_zero=0.0)
     return PerturbationStats(
         r_h=r_h,
         flips=flips,
@@ -266,31 +227,31 @@ def perturbation_statistics(
         grad_norm=grad_norm,
         linear=linear,
         delta_fro=delta_fro,
-        perturbed=pp,
+        perturbed=pert,
     )
 
 
-def gradient_top_singular(deltas_tm: torch.Tensor, h_tm: torch.Tensor, seed: int = 0):
+def gradient_top_singular(deltas: torch.Tensor, h_prev: torch.Tensor, seed: int = 0):
     """Top singular triples (U, V, sigma) of G(x_i) = sum_{l>=2} delta_l h_{l-1}^T for every i.
 
-    deltas_tm (L, n, m) with deltas_tm[l-1] = delta_l; h_tm (L+1, n, m) with h_tm[l] = h_l (as from
-    :func:`rnn_core.forward` and :func:`rnn_core.model.backward_deltas_tm`). Exact: G = Dm^T Hm with
-    Dm, Hm the (L-1, m) stacks of delta_l and h_{l-1}; thin QRs Dm^T = Q1 R1, Hm^T = Q2 R2 give
-    G = Q1 (R1 R2^T) Q2^T, whose top singular pair comes from the small SVD of R1 R2^T. A zero
-    gradient (L = 1, or the step activation) gets random unit vectors drawn from ``seed`` and sigma = 0.
-    Returns U, V of shape (n, m) (unit rows) and sigma (n,), in the dtype of the inputs.
+    deltas, h_prev: (n, L-1, m) with deltas[:, l-2] = delta_l and h_prev[:, l-2] = h_{l-1}, l = 2..L
+    (as from :func:`rnn_core.ntk.ntk_features`). Exact: G = Dm^T Hm with Dm = deltas[i], Hm = h_prev[i];
+    thin QRs Dm^T = Q1 R1, Hm^T = Q2 R2 give G = Q1 (R1 R2^T) Q2^T, whose top singular pair comes from
+    the small SVD of R1 R2^T. A zero gradient (L = 1, or the step activation) gets random unit vectors
+    drawn from ``seed`` and sigma = 0. Returns U, V of shape (n, m) (unit rows) and sigma (n,), in the
+    dtype of the inputs.
     """
-    L, n, m = deltas_tm.shape
-    dtype, device = deltas_tm.dtype, deltas_tm.device
+    n, w_steps, m = deltas.shape
+    dtype, device = deltas.dtype, deltas.device
     U = torch.empty((n, m), dtype=dtype, device=device)
     V = torch.empty((n, m), dtype=dtype, device=device)
     sigma = torch.zeros(n, dtype=dtype, device=device)
     gen = torch.Generator().manual_seed(int(seed) + 17)
     for i in range(n):
         top = 0.0
-        if L >= 2:
-            Q1, R1 = torch.linalg.qr(deltas_tm[1:, i, :].T)  # delta_l, l = 2..L
-            Q2, R2 = torch.linalg.qr(h_tm[1:L, i, :].T)  # h_{l-1}
+        if w_steps >= 1:
+            Q1, R1 = torch.linalg.qr(deltas[i].T)  # delta_l, l = 2..L
+            Q2, R2 = torch.linalg.qr(h_prev[i].T)  # h_{l-1}
             Us, s, Vh = torch.linalg.svd(R1 @ R2.T)
             top = float(s[0])
         if top > 0.0:

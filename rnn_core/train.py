@@ -10,8 +10,8 @@ Normalization (a SUM, not a mean, over the n training sequences):
 The gradient is one (m, nL) x (nL, m) matmul of the residual-weighted deltas against the hidden states
 (the l = 1 term is skipped: h_0 = 0), never a per-sample loop and never autograd. The backward pass
 is linear in delta_L, so it starts from r_i D_L B^T and yields r_i delta_l(x_i) directly; the update
-W <- W - eta D^T H is one in-place addmm_, and the hidden states and deltas of every step are written
-into one set of buffers allocated once per run.
+W <- W - eta deltas^T h_prev is one in-place addmm_, and the hidden states and deltas of every step are
+written into one :class:`rnn_core.model.RNNPass` allocated once per run.
 
 Linearization. With J the (n, m^2) Jacobian of f in W and H_m = (1/m) J J^T (the empirical NTK of
 rnn_core.ntk), one step moves the outputs by f_{t+1} - f_t ~ -eta J J^T r_t = -eta m H_m r_t, so
@@ -43,7 +43,7 @@ import numpy as np
 import torch
 
 from rnn_core._checks import as_sequences, check_positive_int
-from rnn_core.model import RNNParams, _backward_into, _FeatureBuffers, _forward_into, forward
+from rnn_core.model import RNNParams, RNNPass, _backward_into, _forward_into, forward
 from rnn_core.ntk import empirical_ntk
 
 __all__ = ["TrainResult", "train_gd", "predict_centered", "loss_gradient", "default_eta", "lambda_max"]
@@ -122,12 +122,12 @@ def loss_gradient(p: RNNParams, X: torch.Tensor, y: torch.Tensor, f0: torch.Tens
     X must already be a validated (n, L, d) tensor on p's device and dtype.
     """
     n, L, _ = X.shape
-    buf = _FeatureBuffers.allocate(n, L, p.m, p.device, p.dtype)
-    r = _forward_into(p, X, buf) - f0 - y
+    run = RNNPass.allocate(n, L, p.m, p.device, p.dtype)
+    r = _forward_into(p, X, run) - f0 - y
     if L == 1:
         return 0.5 * (r @ r), torch.zeros_like(p.W), r  # h_0 = 0: W does not act on a length-1 sequence
-    _backward_into(p, buf, scale=r)
-    grad = buf.D.view(-1, p.m).T @ buf.Hp.view(-1, p.m)
+    _backward_into(p, run, residual=r)
+    grad = run.deltas.view(-1, p.m).T @ run.h_prev.view(-1, p.m)
     return 0.5 * (r @ r), grad, r
 
 
@@ -185,11 +185,11 @@ def train_gd(
     W_net = W0.clone() if master else W
     L = X.shape[1]
     m = p.m
-    # One set of buffers for the whole run: every step overwrites the hidden states and deltas in place.
-    buf = _FeatureBuffers.allocate(n, L, m, p.device, p.dtype)
-    f0 = _forward_into(p, X, buf).clone()
-    Dflat = buf.D.view(n * (L - 1), m)
-    Hflat = buf.Hp.view(n * (L - 1), m)
+    # One pass's storage for the whole run: every step overwrites the hidden states and deltas in place.
+    run = RNNPass.allocate(n, L, m, p.device, p.dtype)
+    f0 = _forward_into(p, X, run).clone()
+    delta_rows = run.deltas.view(n * (L - 1), m)  # r_i delta_l(x_i), l = 2..L, after the backward
+    h_prev_rows = run.h_prev.view(n * (L - 1), m)  # h_{l-1}(x_i)
     losses: list[float] = []
     dists: list[float] = []
     ts: list[int] = []
@@ -198,7 +198,7 @@ def train_gd(
     t = 0
     while True:
         cur = p.with_W(W_net)
-        r = _forward_into(cur, X, buf).sub_(f0).sub_(yt)
+        r = _forward_into(cur, X, run).sub_(f0).sub_(yt)
         loss = 0.5 * (r @ r)
         if t % record_every == 0 or t == steps:
             # the one host sync per recorded step: loss and distance travel together
@@ -219,12 +219,12 @@ def train_gd(
         if L >= 2:  # h_0 = 0: W does not act on a length-1 sequence, the gradient is 0
             # deltas scaled by the residual (backward is linear in delta_L), then
             # W <- W - eta sum_{i, l >= 2} r_i delta_l(x_i) h_{l-1}(x_i)^T as one fused addmm_
-            _backward_into(cur, buf, scale=r)
+            _backward_into(cur, run, residual=r)
             if master:
-                W.add_(Dflat.T @ Hflat, alpha=-eta)
+                W.add_(delta_rows.T @ h_prev_rows, alpha=-eta)
                 W_net.copy_(W)
             else:
-                W.addmm_(Dflat.T, Hflat, alpha=-eta)
+                W.addmm_(delta_rows.T, h_prev_rows, alpha=-eta)
         t += 1
 
     drift = None

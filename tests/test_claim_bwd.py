@@ -89,7 +89,7 @@ def test_a_backward_pass_without_the_relu_mask_fails_the_must_hold_cell():
     # Seeded fault: delta_l = W^T delta_{l+1} without D_l. At L = 2, ||delta_1||^2 / m -> 1 (the upper
     # bound) instead of 1/2, so the batch maximum exceeds 1 in most examples; the correct backward pass
     # keeps every ratio well inside [1/4, 1] on the same data.
-    from rnn_core.model import backward_deltas_tm, forward
+    from rnn_core.model import backward_deltas, forward
 
     fails = 0
     for seed in range(6):
@@ -97,7 +97,7 @@ def test_a_backward_pass_without_the_relu_mask_fails_the_must_hold_cell():
         X, _ = make_dataset(r)
         p = init_params(256, r.d, seed=r.init_seed)
         fw = forward(p, X)
-        good = backward_deltas_tm(p, fw)
+        good = backward_deltas(p, fw).transpose(0, 1)  # (L, n, m): good[l-1] = delta_l
         broken = good.clone()
         broken[0] = good[1] @ p.W  # the mask D_1 left out
         ratios = lambda d: (d.pow(2).sum(dim=2) / p.m).T  # noqa: E731

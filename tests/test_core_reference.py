@@ -1,12 +1,16 @@
-"""The core's fast paths equal the straightforward reference implementations (rnn_core.reference).
+"""The one pass of rnn_core.model, and everything built on it, against rnn_core.reference.
 
-Forward, backward deltas, the NTK features, the structured empirical NTK (every panel blocking, the
-symmetric and the cross kernel) and GD trajectories are compared with the implementations the core had
-before its fast paths, in float64, to 1e-12 relative: the fast paths change the order of a few float64
-operations (strided instead of contiguous matmuls, the residual folded into delta_L, a fused
-W <- W - eta D^T H update, the block sums in another order), which moves results by a few ulps
-(measured: at most ~1e-14 relative after 20 GD steps), so 1e-12 has two orders of margin and still
-catches any wrong index, mask or scale, which moves results at O(1).
+Two kinds of reference, both independent of the pass:
+- the oracle (:func:`rnn_core.reference.explicit_pass`): h_l and f by a plain per-sequence loop,
+  delta_l = df/dg_l and grad_W f by torch.autograd. The pass must give the same h_l, f, delta_l and
+  grad_W f = sum_l delta_l h_{l-1}^T to 1e-12 relative in float64: the pass forms the same sums of
+  products with other groupings (row-stacked matmuls, the mask read from h instead of g), a few ulps
+  of the results' size at these shapes (measured ~1e-15), while a wrong mask, transpose, index or
+  scale moves them at O(1);
+- the straightforward baselines (time-major loops, full Grams, explicit GD) that the benchmarks
+  time: the NTK features, the structured empirical NTK (every panel blocking, the symmetric and the
+  cross kernel) and GD trajectories equal them to 1e-12 relative, for the same reason (measured: at
+  most ~1e-14 relative after 20 GD steps), so 1e-12 has two orders of margin.
 """
 
 from __future__ import annotations
@@ -20,7 +24,6 @@ import rnn_core
 import rnn_core.ntk as ntk_mod
 from rnn_core import reference as ref
 from rnn_core.data import make_inputs
-from rnn_core.model import backward_deltas_tm
 from rnn_core.ntk import gram_kernel, ntk_features
 from rnn_core.train import loss_gradient
 
@@ -28,8 +31,8 @@ REL = 1e-12  # float64 reordering only; see the module docstring
 
 
 def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
-    den = float(b.abs().max())
-    num = float((a.double() - b.double()).abs().max())
+    den = float(b.abs().max()) if b.numel() else 0.0
+    num = float((a.double() - b.double()).abs().max()) if b.numel() else 0.0
     return num / den if den > 0 else num
 
 
@@ -44,28 +47,70 @@ SHAPES = [(1, 1, 4), (5, 1, 8), (4, 2, 16), (7, 3, 24), (9, 6, 33), (3, 17, 20)]
 
 @pytest.mark.parametrize("n, L, m", SHAPES)
 @pytest.mark.parametrize("activation", ["relu", "step"])
-def test_forward_and_backward_equal_reference(n, L, m, activation):
+def test_the_pass_equals_the_autograd_oracle(n, L, m, activation):
     p, X = _problem(n, L, m)
-    fw, fr = rnn_core.forward(p, X, activation=activation), ref.forward_reference(p, X, activation=activation)
-    assert _rel(fw.h_tm, fr.h_tm) <= REL
-    assert _rel(fw.g_tm, fr.g_tm) <= REL
-    assert _rel(fw.out, fr.out) <= REL
-    assert _rel(backward_deltas_tm(p, fw), ref.backward_deltas_reference(p, fr)) <= REL
-    assert _rel(rnn_core.backward_deltas(p, fw), ref.backward_deltas_reference(p, fr).permute(1, 0, 2)) <= REL
+    oracle = ref.explicit_pass(p, X, activation=activation)
+    run = rnn_core.forward(p, X, activation=activation)
+    assert _rel(run.hidden_states(), oracle.hidden[:, 1:]) <= REL
+    assert _rel(run.out, oracle.out) <= REL
+    assert _rel(rnn_core.backward_deltas(p, run), oracle.deltas) <= REL  # delta_1..delta_L
+    assert _rel(run.deltas, oracle.deltas[:, 1:]) <= REL and _rel(run.h_prev, oracle.hidden[:, 1:L]) <= REL
+    assert _rel(rnn_core.per_example_grad_W(p, X, activation=activation), oracle.grad_W) <= REL
+    if activation == "relu" and L >= 2:  # the comparison is not of zeros
+        assert float(oracle.grad_W.abs().max()) > 0 and float(oracle.deltas[:, 0].abs().max()) > 0
+    else:  # the step's derivative is 0 a.e.; at L = 1, h_0 = 0 and W never acts
+        assert torch.count_nonzero(rnn_core.per_example_grad_W(p, X, activation=activation)) == 0
+
+
+@pytest.mark.parametrize("n, L, m", SHAPES)
+def test_the_pass_equals_the_time_major_baseline(n, L, m):
+    p, X = _problem(n, L, m, seed=4)
+    run, fr = rnn_core.forward(p, X), ref.forward_reference(p, X)
+    assert _rel(run.hidden_states(), fr.hidden[1:].transpose(0, 1)) <= REL
+    assert _rel(run.out, fr.out) <= REL
+    assert _rel(rnn_core.backward_deltas(p, run), ref.backward_deltas_reference(p, fr).transpose(0, 1)) <= REL
+
+
+def test_the_perturbation_term_at_omega_zero_is_the_unperturbed_pass_exactly():
+    # omega = 0 adds 0 * Delta h to every step: the perturbed rows must be bit for bit the rows of W
+    p, X = _problem(5, 6, 32, regime="unit", seed=2)
+    R = torch.randn(32, 32, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    pp = rnn_core.perturbed_pass(p, X, 0.0, R=R)
+    run = rnn_core.backward(p, rnn_core.forward(p, X))
+    assert torch.equal(pp.hidden_states(), run.hidden_states()) and torch.equal(pp.deltas, run.deltas)
+    assert torch.equal(pp.out, run.out)
+
+
+def test_the_perturbation_term_equals_the_pass_of_the_explicit_matrix():
+    # dense and rank-one rows against the same pass run on W' = W + omega Delta built as a matrix
+    p, X = _problem(3, 5, 24, regime="unit", seed=3)
+    g = torch.Generator().manual_seed(1)
+    R = torch.randn(24, 24, generator=g, dtype=torch.float64) / 24**0.5
+    U, V = torch.randn(3, 24, generator=g, dtype=torch.float64), torch.randn(3, 24, generator=g, dtype=torch.float64)
+    omega = torch.tensor([0.3, 0.05, 0.2], dtype=torch.float64)
+    rank_one = torch.tensor([False, True, True])
+    pp = rnn_core.perturbed_pass(p, X, omega, R=R, U=U, V=V, rank_one=rank_one)
+    for k in range(3):
+        Wk = p.W + omega[k] * (torch.outer(U[k], V[k]) if rank_one[k] else R)
+        explicit = ref.explicit_pass(p, X[k : k + 1], Wk)
+        assert _rel(pp.hidden_states()[k], explicit.hidden[0, 1:]) <= REL
+        assert _rel(pp.deltas[k], explicit.deltas[0, 1:]) <= REL
+        assert _rel(pp.out[k], explicit.out[0]) <= REL
+        assert _rel(pp.hidden_states()[k], ref.explicit_pass(p, X[k : k + 1]).hidden[0, 1:]) > 1e-3  # it moved
 
 
 @pytest.mark.parametrize("n, L, m", [s for s in SHAPES if s[1] >= 2])
 def test_ntk_features_equal_reference(n, L, m):
     p, X = _problem(n, L, m, regime="unit")
-    D, Hp = ntk_features(p, X)
-    Dr, Hpr = ref.features_reference(p, X)
-    assert D.shape == Dr.shape == (n, L - 1, m) and D.is_contiguous() and Hp.is_contiguous()
-    assert _rel(D, Dr) <= REL and _rel(Hp, Hpr) <= REL
+    deltas, h_prev = ntk_features(p, X)
+    deltas_ref, h_prev_ref = ref.features_reference(p, X)
+    assert deltas.shape == deltas_ref.shape == (n, L - 1, m) and deltas.is_contiguous() and h_prev.is_contiguous()
+    assert _rel(deltas, deltas_ref) <= REL and _rel(h_prev, h_prev_ref) <= REL
 
 
 # Panel blockings: (rows, cols) in feature rows. (1, 1) gives one sequence per panel and per column
 # block; (L-1, 2(L-1)) one by two; large values a single panel; odd values partial last panels.
-PANELS = [(1, 1), ("Lp", "2Lp"), (5, 13), (10_000, 10_000)]
+PANELS = [(1, 1), ("L-1", "2(L-1)"), (5, 13), (10_000, 10_000)]
 
 
 @pytest.mark.parametrize("n, L, m", [(9, 2, 16), (11, 4, 24), (6, 7, 40)])
@@ -73,8 +118,8 @@ PANELS = [(1, 1), ("Lp", "2Lp"), (5, 13), (10_000, 10_000)]
 def test_structured_ntk_equals_reference_for_every_blocking(monkeypatch, n, L, m, rows, cols):
     p, X = _problem(n, L, m, regime="normalized", seed=2)
     X2 = make_inputs(n + 4, L, 3, regime="unnormalized", seed=3)
-    Lp = L - 1
-    size = {"Lp": Lp, "2Lp": 2 * Lp}
+    w_steps = L - 1
+    size = {"L-1": w_steps, "2(L-1)": 2 * w_steps}
     monkeypatch.setattr(ntk_mod, "_PANEL_ROWS", size.get(rows, rows))
     monkeypatch.setattr(ntk_mod, "_PANEL_COLS", size.get(cols, cols))
     H, H2 = rnn_core.empirical_ntk(p, X), rnn_core.empirical_ntk(p, X, X2)
@@ -96,13 +141,13 @@ def test_ntk_of_length_one_and_step_activation_is_zero():
 def test_gram_in_float64_from_float32_features_equals_float64_gram_of_the_same_numbers():
     p32 = rnn_core.init_params(64, 3, seed=4, dtype=torch.float32)
     X = make_inputs(7, 5, 3, regime="unit", seed=4)
-    D, Hp = ntk_features(p32, X)
-    exact = gram_kernel(D.double(), Hp.double(), None, None, 64)
+    deltas, h_prev = ntk_features(p32, X)
+    exact = gram_kernel(deltas.double(), h_prev.double(), None, None, 64)
     # gram_dtype=float64 upcasts first: the same float64 arithmetic on the same numbers
-    assert _rel(gram_kernel(D, Hp, None, None, 64, gram_dtype=torch.float64), exact) <= REL
+    assert _rel(gram_kernel(deltas, h_prev, None, None, 64, gram_dtype=torch.float64), exact) <= REL
     # float32 Grams: ~1e-7 relative per Gram entry (24-bit mantissa, sums of m = 64 products), far
     # below 1e-4, but far above float64 rounding: the test can tell the two paths apart
-    fast = gram_kernel(D, Hp, None, None, 64)
+    fast = gram_kernel(deltas, h_prev, None, None, 64)
     assert 1e-12 < _rel(fast, exact) < 1e-4
 
 
@@ -134,7 +179,7 @@ def test_loss_gradient_equals_reference_gradient():
     fw1 = ref.forward_reference(p1, X)
     r_ref = fw1.out - f0 - y
     d = ref.backward_deltas_reference(p1, fw1)
-    grad_ref = torch.einsum("lni,lnj->ij", d[1:] * r_ref[None, :, None], fw1.h_tm[1:-1])
+    grad_ref = torch.einsum("lni,lnj->ij", d[1:] * r_ref[None, :, None], fw1.hidden[1:-1])
     assert _rel(r, r_ref) <= REL and abs(float(loss) - 0.5 * float(r_ref @ r_ref)) <= REL * float(loss)
     assert _rel(grad, grad_ref) <= REL
 

@@ -1,5 +1,5 @@
 """Fast paths against slow references: the structured NTK and its blocking, the one-pass infinite kernel,
-the structured training gradient; the benchmark baselines compute the same kernels."""
+the structured training gradient; the benchmarks' baselines (rnn_core.reference) compute the same kernels."""
 
 
 import pytest
@@ -7,9 +7,7 @@ import torch
 
 import rnn_core
 import rnn_core.ntk as ntk_mod
-from benchmarks.infinite import two_pass_ntk
-from benchmarks.ntk import straightforward_ntk
-from benchmarks.training import autograd_steps
+from rnn_core.reference import straightforward_ntk, train_gd_autograd, two_pass_ntk
 
 
 def _unit(n, L, d, seed):
@@ -74,7 +72,7 @@ def test_training_step_matches_autograd():
     y = torch.linspace(-1, 1, 6, dtype=torch.float64)
     p = rnn_core.init_params(32, 3, seed=1)
     res = rnn_core.train_gd(p, X, y, eta=0.01, steps=3, record_every=3)
-    W_ag = autograd_steps(p, X, y, 0.01, 3)
+    W_ag = train_gd_autograd(p, X, y, 0.01, 3)
     # 1e-10: the same three float64 updates, structured vs autograd gradient.
     assert _rel(res.W_T - p.W, W_ag - p.W) < 1e-10
 

@@ -140,7 +140,7 @@ def wide():
             p = init_params(m, 3, seed=1000 + s)
             fw = rnn_core.forward(p, X)
             Hs.append(empirical_ntk(p, X))
-            fwd.append(fw.h[:, 1:].pow(2).sum(dim=2) / q)  # ||h_l||^2 / q_l
+            fwd.append(fw.hidden_states().pow(2).sum(dim=2) / q)  # ||h_l||^2 / q_l
             bwd.append(rnn_core.backward_deltas(p, fw).pow(2).sum(dim=2) / m)  # ||delta_l||^2 / m
         out[m] = {"H": torch.stack(Hs), "fwd": torch.stack(fwd), "bwd": torch.stack(bwd)}
     return out
@@ -199,7 +199,7 @@ def test_structured_ntk_equals_reference(n, n2, L, d, m):
     # the cross-time terms l != l' matter at finite width: dropping them would fail the comparison
     from rnn_core.ntk import ntk_features
 
-    D, Hp = ntk_features(p, X)
-    D2, Hp2 = (D, Hp) if X2 is None else ntk_features(p, X2)
-    diag_only = torch.einsum("ilm,jlm,ilk,jlk->ij", D, D2, Hp, Hp2) / m
+    deltas, h_prev = ntk_features(p, X)
+    deltas2, h_prev2 = (deltas, h_prev) if X2 is None else ntk_features(p, X2)
+    diag_only = torch.einsum("ilm,jlm,ilk,jlk->ij", deltas, deltas2, h_prev, h_prev2) / m
     assert float((diag_only - R).abs().max()) > 1e-6 * scale

@@ -1,8 +1,8 @@
 """rnn_core.perturb against autograd on explicitly built perturbed networks W'_k = W + omega_k Delta_k.
 
-For every row the reference builds the m x m matrix W'_k, runs a plain forward pass with autograd
-(h'_l, f'), differentiates f' with respect to every pre-activation g'_l (the deltas) and to W'_k (the
-gradient G'), and recomputes each statistic from these explicit quantities. Everything is float64;
+For every row the oracle (rnn_core.reference.explicit_pass) builds the m x m matrix W'_k, runs a plain
+forward pass with autograd (h'_l, f'), differentiates f' with respect to every pre-activation g'_l (the
+deltas) and to W'_k (the gradient G'), and each statistic is recomputed from these explicit quantities. Everything is float64;
 agreement is asserted to 1e-10 relative: the batched pass and the explicit one add the same products
 in a different order (rounding ~1e-15), so 1e-10 is generous, while a wrong mask, transpose or scale
 moves the results at O(omega) or O(1), far above it (omega >= 1e-3 here).
@@ -17,32 +17,22 @@ import torch
 
 import rnn_core
 from rnn_core.data import make_inputs
+from rnn_core.ntk import ntk_features
 from rnn_core.perturb import gram_fro_norm
+from rnn_core.reference import explicit_pass
 
 TOL = 1e-10
 
 
 def _explicit(p, W, x, activation="relu"):
     """(h (L+1, m), deltas (L, m), f, G) of one sequence x (L, d) at recurrent matrix W, by autograd."""
-    W = W.detach().clone().requires_grad_(True)
-    h = [torch.zeros(p.m, dtype=torch.float64)]
-    gs = []
-    for l in range(x.shape[0]):
-        g = W @ h[-1] + p.A @ x[l]
-        gs.append(g)
-        h.append(torch.relu(g) if activation == "relu" else (g > 0).double())
-    f = p.B @ h[-1]
-    if activation == "relu":
-        grads = torch.autograd.grad(f, gs + [W], allow_unused=True)
-        deltas = torch.stack([torch.zeros(p.m, dtype=torch.float64) if d is None else d for d in grads[:-1]])
-        G = grads[-1] if grads[-1] is not None else torch.zeros_like(W)
-    else:  # the step has derivative 0 almost everywhere (autograd sees a constant)
-        deltas = torch.zeros(len(gs), p.m, dtype=torch.float64)
-        G = torch.zeros_like(W)
-    return torch.stack([t.detach() for t in h]), deltas, float(f.detach()), G.detach()
+    e = explicit_pass(p, x[None], W, activation=activation)
+    return e.hidden[0], e.deltas[0], float(e.out[0]), e.grad_W[0]
 
 
 def _rel(a, b):
+    if b.numel() == 0:  # L = 1: no delta_l with l >= 2
+        return 0.0 if a.numel() == 0 else math.inf
     den = float(b.abs().max())
     return float((a - b).abs().max()) / den if den > 0 else float((a - b).abs().max())
 
@@ -77,16 +67,16 @@ def _delta(k, R, U, V, rank_one):
 def test_perturbed_pass_equals_autograd_on_explicit_networks(L, activation):
     p, X, R, U, V, index, omega, rank_one = _setup(L)
     pp = rnn_core.perturbed_pass(p, X, omega, index=index, R=R, U=U, V=V, rank_one=rank_one, activation=activation)
-    assert pp.h_tm.shape == (L + 1, 6, p.m) and pp.deltas_tm.shape == (L, 6, p.m)
+    assert pp.hidden_states().shape == (6, L, p.m) and pp.deltas.shape == (6, L - 1, p.m)
     for k in range(6):
         Wk = p.W + omega[k] * _delta(k, R, U, V, rank_one)
         h, deltas, f, _ = _explicit(p, Wk, X[index[k]], activation)
-        assert _rel(pp.h_tm[:, k], h) <= TOL
+        assert _rel(pp.hidden_states()[k], h[1:]) <= TOL
         assert abs(float(pp.out[k]) - f) <= TOL * max(1.0, abs(f))
         if activation == "relu":
-            assert _rel(pp.deltas_tm[:, k], deltas) <= TOL
+            assert _rel(pp.deltas[k], deltas[1:]) <= TOL  # delta'_l, l = 2..L
         else:
-            assert torch.count_nonzero(pp.deltas_tm) == 0
+            assert torch.count_nonzero(pp.deltas) == 0
 
 
 @pytest.mark.parametrize("L", [1, 2, 5])
@@ -154,8 +144,7 @@ def test_gram_fro_norm_equals_explicit_matrix_norm():
 
 def test_gradient_top_singular_is_the_top_pair_of_the_gradient():
     p, X, *_ = _setup(4, m=20, seed=6)
-    fw = rnn_core.forward(p, X)
-    U, V, sigma = rnn_core.gradient_top_singular(rnn_core.model.backward_deltas_tm(p, fw), fw.h_tm)
+    U, V, sigma = rnn_core.gradient_top_singular(*ntk_features(p, X))
     for i in range(X.shape[0]):
         _, _, _, G = _explicit(p, p.W, X[i])
         s = torch.linalg.svdvals(G)
@@ -163,8 +152,7 @@ def test_gradient_top_singular_is_the_top_pair_of_the_gradient():
         assert float(U[i] @ G @ V[i]) == pytest.approx(float(s[0]), rel=1e-10)  # u^T G v = sigma_1
     # L = 1: G = 0, seeded random unit vectors and sigma = 0
     p1, X1, *_ = _setup(1, m=20, seed=6)
-    fw1 = rnn_core.forward(p1, X1)
-    U1, V1, s1 = rnn_core.gradient_top_singular(rnn_core.model.backward_deltas_tm(p1, fw1), fw1.h_tm, seed=3)
+    U1, V1, s1 = rnn_core.gradient_top_singular(*ntk_features(p1, X1), seed=3)
     assert torch.count_nonzero(s1) == 0 and torch.allclose(U1.norm(dim=1), torch.ones(3, dtype=torch.float64))
 
 

@@ -219,20 +219,15 @@ def gradient_drift(p0, W_T: torch.Tensor, X) -> torch.Tensor:
 
     From (2L, 2L) Gram matrices (rnn_core.perturb.gram_fro_norm): never an m x m gradient. A zero
     gradient at W_0 gives NaN (no change) or +inf (rnn_core.numerics.guarded_ratio)."""
-    from rnn_core.model import backward_deltas_tm, forward
+    from rnn_core.ntk import ntk_features
     from rnn_core.perturb import gram_fro_norm
 
     X = torch.as_tensor(X).to(device=p0.device, dtype=p0.dtype)
     L = X.shape[1]
     if L < 2:
         return torch.zeros(X.shape[0], dtype=p0.dtype, device=p0.device)
-    fw0 = forward(p0, X)
-    pT = p0.with_W(W_T)
-    fwT = forward(pT, X)
-    d0 = backward_deltas_tm(p0, fw0)[1:].permute(1, 0, 2)  # (n, L-1, m): delta_l, l = 2..L
-    dT = backward_deltas_tm(pT, fwT)[1:].permute(1, 0, 2)
-    h0 = fw0.h_tm[1:L].permute(1, 0, 2)  # h_{l-1}
-    hT = fwT.h_tm[1:L].permute(1, 0, 2)
+    d0, h0 = ntk_features(p0, X)  # (n, L-1, m): delta_l and h_{l-1}, l = 2..L, at W_0
+    dT, hT = ntk_features(p0.with_W(W_T), X)  # the same at W_T
     change = gram_fro_norm(torch.cat([dT - d0, d0], dim=1), torch.cat([hT, hT - h0], dim=1))
     return guarded_ratio(change, gram_fro_norm(d0, h0), zero_by_zero=math.nan)
 

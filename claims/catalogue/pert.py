@@ -182,12 +182,10 @@ def random_direction(m: int, seed: int, *, device, dtype) -> tuple[torch.Tensor,
 
 def make_directions(p, X: torch.Tensor, seed: int) -> Directions:
     """The random direction (from ``seed``) and the adversarial pairs of G(x_i) for every sequence."""
-    import rnn_core
-    from rnn_core.model import backward_deltas_tm
+    from rnn_core.ntk import ntk_features
     from rnn_core.perturb import gradient_top_singular
 
-    fw = rnn_core.forward(p, X)
-    U, V, sigma = gradient_top_singular(backward_deltas_tm(p, fw), fw.h_tm, seed)
+    U, V, sigma = gradient_top_singular(*ntk_features(p, X), seed)  # from delta_l and h_{l-1}, l = 2..L
     R, s = random_direction(p.m, seed, device=p.device, dtype=p.dtype)
     return Directions(R=R, R_spec=s, U=U, V=V, sigma=sigma)
 
