@@ -24,6 +24,7 @@ def test_a_stale_fault_stops_the_audit(tmp_path):
         apply_fault(stale, tmp_path)
 
 
+@pytest.mark.slow
 def test_the_scratch_copy_is_what_a_subprocess_imports(tmp_path):
     fault = next(f for f in FAULTS if f.id == "init-b-var")
     scratch = apply_fault(fault, tmp_path)
@@ -35,6 +36,7 @@ def test_the_scratch_copy_is_what_a_subprocess_imports(tmp_path):
     assert float(out[1]) == pytest.approx(2.0, rel=0.05)  # B ~ N(0, 4): std 2 (5%: 4096 draws give ~1.1%)
 
 
+@pytest.mark.slow
 def test_a_fault_is_caught_and_the_clean_code_raises_no_alarm(tmp_path):
     lines = []
     result = run_audit("smoke", tmp_path, faults="init-w-var", claims="BWD", clean_runs=1, echo=lines.append,

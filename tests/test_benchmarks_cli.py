@@ -40,6 +40,7 @@ def _table(tables, prefix):
     return hits[0]
 
 
+@pytest.mark.slow
 def test_all_benchmarks_run_at_toy_sizes(tmp_path):
     out_dir = tmp_path / "results"
     proc = _run("benchmarks", "--quick", "--no-memory", "--budget-s", "5", "--repeats", "1", "--out", str(out_dir))
@@ -94,6 +95,7 @@ def test_save_run_numbers_files_and_writes_atomically(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["new", "x.json"]  # temporaries cleaned up
 
 
+@pytest.mark.slow
 def test_bad_arguments_are_one_line_errors():
     proc = _run("benchmarks", "nope")
     assert proc.returncode == 2 and "unknown benchmark 'nope'" in proc.stderr and "Traceback" not in proc.stderr

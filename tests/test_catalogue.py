@@ -69,11 +69,12 @@ def test_settings_for_an_unknown_profile_is_an_error_naming_the_known_ones():
             claim.settings_for(odd)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("profile_name", sorted(PROFILES))
 @pytest.mark.parametrize("claim", CLAIMS, ids=lambda c: c.id)
 def test_every_cell_draws_a_recipe(claim, profile_name):
     """Every cell's strategy yields a recipe (drawn as the engine draws, nothing evaluated): a cell whose
-    parameters cannot exist (standard had CPLX-NVAR N = 3 with span l_0 = 1) would otherwise end `error`
+    parameters cannot exist (e.g. CPLX-NVAR N = 3 with span l_0 = 1) would otherwise end `error`
     only when a GPU run reaches it."""
     from claims.sampling import cell_seed, draw_recipes
 

@@ -117,6 +117,7 @@ def _ctx(profile=SMOKE):
     return Context(device=torch.device("cpu"), profile=profile)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("regime,m", [("unit", 512), ("unnormalized", 512)])
 def test_positive_case_holds_and_measures_consistently(regime, m):
     out = lazy.evaluate({"m": m, "L": 2, "regime": regime}, _recipe(regime, 1), _ctx(QUICK))
@@ -140,6 +141,7 @@ def test_positive_case_holds_and_measures_consistently(regime, m):
     assert len(out.series) <= lazy.MAX_SERIES_ROWS
 
 
+@pytest.mark.slow
 def test_a_slowed_gradient_step_fails_through_the_linearized_curve(monkeypatch):
     """A train_gd whose update is 10x too small (a mis-scaled step) is caught by (a') within the run, while
     the SPEC rate (a) alone does not see it at this horizon."""
@@ -194,6 +196,7 @@ def test_step_too_large_control_fails(regime):
     assert "(a) rate" in out.reason and "(a') linearized" in out.reason
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("regime", ["normalized", "unit", "unnormalized"])
 def test_tiny_width_control_fails(regime):
     cell = {"m": lazy.TINY_WIDTH, "L": lazy.TINY_LENGTH, "regime": regime, "control": True}

@@ -79,6 +79,7 @@ def test_positive_error_case_holds():
     assert out.margin == pytest.approx(out.measured["error"] / 0.1)
 
 
+@pytest.mark.slow
 def test_positive_slope_cases_hold():
     # The smoke profile's slope cell (m = 64 -> 1024, 64 and 8 networks): the seed-averaged error falls at
     # about the predicted m^-1/2; every one of five datasets passes the -0.25 bound.

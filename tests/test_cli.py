@@ -67,6 +67,7 @@ def test_bad_input_is_one_line_exit_2(argv, needle, toy_env, capsys):
     _one_error_line(capsys, needle)
 
 
+@pytest.mark.slow
 def test_subprocess_bad_input_has_no_traceback():
     proc = _cli("run", "--profile", "smoke", "--claims", "NOPE")
     assert proc.returncode == 2
