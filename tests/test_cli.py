@@ -193,6 +193,7 @@ def test_a_report_that_fails_to_build_is_a_nonzero_exit(tmp_path, toy_env, capsy
     assert len(load_results(tmp_path / "o").records) == 5  # the records are kept
 
 
+@pytest.mark.slow
 def test_real_full_disk_on_a_tiny_tmpfs(tmp_path):
     """A real ENOSPC: a 64 KiB tmpfs (needs root and a private mount namespace: unshare)."""
     mount = tmp_path / "tiny"
