@@ -104,3 +104,35 @@ def test_report_renders_the_comparison(tmp_path):
     assert "<b>3</b> verdict flips" in page
     flip = page.split('class="change change-verdict" data-claim="NTK-PD"')[1].split("</tr>")[0]
     assert "<td>asserted</td>" in flip
+
+
+try:
+    from tests.fixtures_records import synthetic_thresholds, threshold_entry, probe
+except ImportError:  # tests/ not a package on sys.path
+    from fixtures_records import synthetic_thresholds, threshold_entry, probe
+
+
+def test_threshold_cells_compare_length_by_length(tmp_path):
+    a = synthetic_thresholds()
+    b = copy.deepcopy(a)
+    unit = next(r for r in b if r["expect"] == "holds")
+    # L = 8 moves to a disjoint interval; L = 4 moves inside its interval (not a change)
+    unit["thresholds"][2] = threshold_entry(8, "found", 900.0, [760.0, 1070.0], probes=[probe(1070, 12, 0)])
+    unit["thresholds"][1] = threshold_entry(4, "found", 100.0, [85.0, 118.0], probes=[probe(118, 12, 0)])
+    norm = next(r for r in b if r["params"]["regime"] == "normalized")
+    norm["thresholds"][3] = threshold_entry(16, "found", 1900.0, [1600.0, 2048.0], probes=[probe(2048, 12, 0)])
+    norm["verdict"] = "holds"  # a flip carries its m*(L) changes
+    changes = compare_results(write_results(tmp_path / "a", a), write_results(tmp_path / "b", b))
+    assert [(c.kind, c.cell_key) for c in changes] == [("verdict", norm["cell_key"]), ("threshold", unit["cell_key"])]
+    flip, moved = changes
+    assert moved.describe() == "m*(L): L = 8: 380 [320, 452] → 900 [760, 1070]"
+    assert abs(moved.size - __import__("math").log(900 / 380)) < 1e-12
+    assert flip.describe() == "inconclusive → holds; m*(L): L = 16: > 2048 → 1900 [1600, 2048]"
+    page = build_report(tmp_path / "a", tmp_path / "site", compare_dir=tmp_path / "b").read_text(encoding="utf-8")
+    assert "L = 8: 380 [320, 452] → 900 [760, 1070]" in html.unescape(page)
+    # the same records compare equal; a length searched in one run only is a change
+    assert compare_results(tmp_path / "a", tmp_path / "a") == []
+    c = copy.deepcopy(a)
+    next(r for r in c if r["expect"] == "holds")["thresholds"].pop()
+    (only,) = compare_results(write_results(tmp_path / "c", c), tmp_path / "a")
+    assert only.kind == "threshold" and only.detail == "L = 16: only in B (1500 [1260, 1780])"
