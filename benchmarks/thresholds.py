@@ -2,7 +2,8 @@
 
 Each curve has a known threshold m* (p(m*) = delta, p <= delta above it) or a known censored or
 non-monotone answer. For each method and curve: the coverage of the 95% interval for the true m*
-(monotone curves with m* inside [m_min, m_max]), the median interval width as a factor hi/lo, the mean
+(monotone curves with m* inside [m_min, m_max]: the share of all runs that report a two-sided interval,
+status found or inconclusive, containing m*), the median interval width as a factor hi/lo, the mean
 examples and the mean cost (in examples at m_max, cost m^2), and the share of runs with each status.
 Methods: the adaptive search (``psi``), the same with check_top, the same without the lapse, and the
 fixed factor-2 grid (``grid``): one SPRT per width m_min 2^k, ascending, m* in (last width that did not
@@ -116,7 +117,7 @@ def simulate(method: str, curve: Curve, runs: int, budget: int, seed: int = 0) -
         status[res.status] = status.get(res.status, 0) + 1
         examples.append(res.examples)
         costs.append(sum(p["examples"] * (p["m"] / M_MAX) ** 2 for p in res.probes))
-        if res.status == "found":
+        if res.interval is not None and None not in res.interval:  # found or inconclusive
             lo, hi = res.interval
             widths.append(hi / lo)
             if curve.m_star is not None and lo <= curve.m_star <= hi:
@@ -129,7 +130,7 @@ def simulate(method: str, curve: Curve, runs: int, budget: int, seed: int = 0) -
         "mean_cost": float(np.mean(costs)),
         "median_width": float(np.median(widths)) if widths else math.nan,
     }
-    if curve.m_star is not None:  # a non-found run does not cover m*
+    if curve.m_star is not None:  # a run without a two-sided interval does not cover m*
         out["coverage"] = covered / runs
         out["mc_se"] = math.sqrt(max(out["coverage"] * (1 - out["coverage"]), 0.05 * 0.95) / runs)
     return out

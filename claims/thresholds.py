@@ -408,7 +408,8 @@ def search_threshold(sample: Callable[[int], bool | None], plan: SearchPlan, *, 
             return _result(search, "non-monotone", None, None, None, p_mono,
                            f"the failure rate does not fall with m (monotonicity p = {p_mono:.3g})")
         tail = (1.0 + plan.confidence) / 2.0
-        lo, hi = search.interval()
+        lo, hi = search.interval()  # the interval this round certifies
+        m_star = search.estimate()
         if len(refuted) >= MAX_REFUTED or search.mass_above() >= tail:
             target = plan.m_max
         elif search.mass_below() >= tail:
@@ -425,19 +426,16 @@ def search_threshold(sample: Callable[[int], bool | None], plan: SearchPlan, *, 
         if verdict == "fails":
             refuted.append(target)
             continue
-        lo, hi = search.interval()
-        floor = float(max(refuted)) if refuted else None
         if verdict == "inconclusive":
-            return _final(search, "inconclusive", search.estimate(), (lo, hi), cert, seed,
+            return _final(search, "inconclusive", m_star, (lo, hi), cert, seed,
                           f"the sequential test at m = {target} ended inconclusive")
-        if target == plan.m_min and floor is None:
+        if target == plan.m_min:
             return _final(search, "below", None, (None, float(plan.m_min)), cert, seed,
                           f"the sequential test at m_min = {plan.m_min} ended holds", sample)
         hi = min(hi, float(target))
-        lo = max(lo, floor) if floor is not None else lo
-        if lo >= hi:  # the certificates contradict the posterior: keep what they prove
-            lo = floor if floor is not None else hi / plan.resolution
-        m_star = min(max(search.estimate(), lo), hi)
+        if lo >= hi:  # the certificate contradicts the posterior: its examples decide the lower end
+            lo, m_star = min(search.interval()[0], hi), search.estimate()
+        m_star = min(max(m_star, lo), hi)
         return _final(search, "found", m_star, (lo, hi), cert, seed,
                       f"the sequential test at m = {target} ended holds"
                       + (f" after refuting m = {', '.join(map(str, refuted))}" if refuted else ""), sample)

@@ -148,9 +148,15 @@ def test_all_pass_is_below_only_through_a_holding_test_at_m_min():
 
 
 def test_a_posterior_above_the_range_is_not_censored_when_m_max_holds():
-    """Failures everywhere below m_max, passes at m_max: the posterior says "above" but the sequential
-    test at m_max holds, so the result is found with m* <= m_max, never above."""
-    res = search_threshold(lambda m: m >= 2048, SearchPlan(16, 2048, 0.1, 60), seed=0)
+    """Failures everywhere below m_max, passes at m_max, and m_max too costly for the adaptive phase to
+    probe: the posterior says "above" but the sequential test at m_max holds, so the result is found
+    with m* <= m_max, never above."""
+    plan = SearchPlan(16, 2048, 0.1, 60, cost=lambda m: 1e12 if m == 2048 else float(m) ** 2)
+    search = ThresholdSearch(plan)
+    while (m := search.next_width()) is not None:
+        search.add(m, m >= 2048)
+    assert search.stop_reason == "above" and 2048 not in search.counts
+    res = search_threshold(lambda m: m >= 2048, plan, seed=0)
     assert res.status == "found" and res.interval[1] == 2048.0
     assert res.certificate == {"m": 2048, "verdict": "holds", "examples": 12, "failures": 0}
 
