@@ -529,16 +529,17 @@ class GrowthRow:
             return "—"
         lo, hi = self.rate_ci
         if lo is None and hi is None:
-            return f"{self.rate:.3g}"
+            return f"{self.rate:.3g} (no interval)"
         return f"{self.rate:.3g} [{'−∞' if lo is None else f'{lo:.3g}'}, {'∞' if hi is None else f'{hi:.3g}'}]"
 
     @property
     def evidence_text(self) -> str:
-        """"5.1 (power)": the likelihood ratio power / exponential and the law it favours."""
+        """"5.1 (power)": the likelihood ratio power / exponential and the law the stored fit prefers
+        ("neither" when it names none: a tie)."""
         er = self.evidence_ratio
         if er is None:
             return "—"
-        favours = "power" if er > 1 else "exponential" if er < 1 else "neither"
+        favours = self.law or "neither"
         return f"{er:.3g} ({favours})"
 
 

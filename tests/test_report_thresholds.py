@@ -73,6 +73,12 @@ def test_growth_rows_interval_bound_and_evidence():
     assert (bwd.law, bwd.evidence_text, bwd.rate_text, bwd.below_bound) == (
         "exponential", "0.4 (exponential)", "1.34 [0.7, 2]", False)  # 5.8 > 3
     assert (unit.points, unit.censored, unit.bound) == (4, 1, 3.0)
+    # a tie (the fit names no law) is read as such, not by which side of 1 the ratio rounds to
+    tie = next(r for r in synthetic_thresholds() if r["claim"] == "BWD")
+    tie["growth"].update(law=None, evidence_ratio=1.000000000013, exponent_ci=[None, None], rate_ci=[None, None])
+    (g,) = an.growth_table(_by_claim([tie]))
+    assert (g.evidence_text, g.exponent_text, g.rate_text, g.below_bound) == (
+        "1 (neither)", "3.90 (no interval)", "1.34 (no interval)", None)
     assert not unit.asserted  # L = 16 is not asserted, so neither is the growth law
     rec = next(r for r in synthetic_thresholds() if r["expect"] == "holds")
     rec["cell"]["asserted_lengths"] = []  # naming no length asserts every length, and the growth
