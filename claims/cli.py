@@ -3,6 +3,7 @@
     rnnclaims list [--profile P] [--cost] [--json]
     rnnclaims run --profile P [--out DIR] [--device auto] [--workers N | --dask-local N | --scheduler ADDR]
                   [--claims ID,ID] [--fresh] [--seed S] [--dtype auto|float64] [--shard I/N] [--strict]
+                  [--tls-ca-file PEM --tls-cert PEM --tls-key PEM] [--allow-mixed-workers]   (with --scheduler)
     rnnclaims report DIR [DIR ...] --out OUT [--compare B_DIR] [--allow-mixed]
     rnnclaims merge DIR [DIR ...] --out OUT [--allow-mixed]
     rnnclaims reproduce CLAIM_ID --recipe FILE_OR_JSON [--cell JSON] [--profile P] [--device D]

@@ -141,6 +141,7 @@ def _unsent_record(task: Task, message: str) -> dict:
     record = _lost_record(task, message)
     record["verdict"] = "skipped"
     record["worker"] = {"host": None, "pid": None, "threads": None, "device": task.device}
+    record["cost"] = task.cost
     return record
 
 
