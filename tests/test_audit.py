@@ -46,3 +46,8 @@ def test_a_fault_is_caught_and_the_clean_code_raises_no_alarm(tmp_path):
     assert data["clean"][0]["false_alarms"] == [] and result.ok
     assert all(ch["claim"] == "BWD" for ch in data["faults"][0]["changes"])
     assert (tmp_path / "index.html").exists() and "init-w-var" in (tmp_path / "index.html").read_text()
+
+
+def test_every_fault_edits_one_place():
+    # rnn_core has one pass: a mistake in the recursion is one edit that every consumer of the pass sees
+    assert [f.id for f in FAULTS if len(f.edits) != 1 or f.edits[0][3] != 1] == []

@@ -62,9 +62,8 @@ def _no_cross_time(p, X: torch.Tensor) -> torch.Tensor:
     """(1/m) sum_l <delta_l, delta_l'> <h_{l-1}, h_{l-1}'>: the kernel without its cross-time terms."""
     from rnn_core.ntk import ntk_features
 
-    D, Hp = ntk_features(p, X)
-    D, Hp = D.to(torch.float64), Hp.to(torch.float64)
-    return torch.einsum("ikm,jkm,ikn,jkn->ij", D, D, Hp, Hp) / p.m
+    deltas, h_prev = (t.to(torch.float64) for t in ntk_features(p, X))  # delta_l, h_{l-1}: (n, L-1, m)
+    return torch.einsum("ikm,jkm,ikn,jkn->ij", deltas, deltas, h_prev, h_prev) / p.m
 
 
 def _widths(profile) -> list[int]:
