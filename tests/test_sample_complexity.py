@@ -13,6 +13,7 @@ from claims.catalogue._sample_complexity import (
     FLAT_GROWTH,
     NEps,
     PrefixKernels,
+    censored_growth,
     complexity_rule,
     curve_summary,
     doubling_ratios,
@@ -219,3 +220,21 @@ def test_independent_data_gives_each_seed_pair_its_own_inputs():
     assert a.data_seed != b.data_seed  # same drawn data seed, different targets: different inputs
     assert independent_data(Recipe(n=8, L=3, d=2, regime="unit", target=spec(1), data_seed=0)) == a
     assert a.target == spec(1) and 0 <= a.data_seed < 2**31
+
+
+def test_censored_growth_keeps_unreached_lengths_as_bounds():
+    # n_eps = 4 L^2 on a grid 16..1024: L = 2 is reached at the first grid point ("<= 16"), L = 24 and
+    # 32 are not reached ("> 1024"); the rule sees 4 finite points, the censored fit all 6 lengths
+    Ls = (2, 4, 8, 12, 24, 32)
+    vals = (16.0, 64.0, 256.0, 576.0, None, None)
+    g = censored_growth(Ls, vals, 1024, 16)
+    assert g.points == 6 and g.censored == 3 and g.law == "power"
+    # (the bound "<= 16" sits on the curve at L = 2, which pulls the fit a little: 2.03)
+    assert g.exponent == pytest.approx(2.0, abs=0.05) and g.exponent_ci[0] < 2.0 < g.exponent_ci[1]
+    ok, fit, _ = complexity_rule(Ls, vals, 6.0)
+    margin, measured = curve_summary(fit, 6.0, g)
+    assert ok is True and (margin, {k: measured[k] for k in ("exponent", "finite_points")}) == (
+        curve_summary(fit, 6.0)[0], {"exponent": fit.power.slope, "finite_points": 4})
+    assert measured["censored_exponent"] == g.exponent and measured["censored_points"] == 3
+    assert measured["censored_exponent_lo"] < 2.0 < measured["censored_exponent_hi"]
+    assert measured["growth_law"] == "power" and measured["evidence_ratio"] > 1

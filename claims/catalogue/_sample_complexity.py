@@ -32,6 +32,13 @@ when at least ``min_points`` = 4 lengths are finite, the power law's residual su
 exponential's (ties go to the power law) or the curve varies by at most one grid step (FLAT_GROWTH: no
 resolvable growth, a degree-0 polynomial), and a <= the exponent bound. Fewer finite points:
 inconclusive (None), never a pass.
+
+Censored growth (reported, not part of the rule). :func:`censored_growth` fits the same two laws over
+*every* length by :func:`claims.fits.growth_law`: a length whose n_eps was not reached is the
+right-censored point "n_eps > n_max", one reached at the grid's first point the left-censored
+"n_eps <= n_min", the others exact at n_cross; it gives the exponent with its 95% interval, the preferred
+law and the evidence ratio (dropping the unreached lengths biases the exponent down:
+tests/test_fits.py).
 """
 
 from __future__ import annotations
@@ -44,7 +51,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 import numpy as np
 import torch
 
-from claims.fits import GrowthFit, power_vs_exponential
+from claims.fits import GrowthFit, GrowthLaw, growth_law, power_vs_exponential
 from rnn_core._checks import as_sequences
 from rnn_core.data import Recipe, make_dataset, make_inputs, test_seed
 from rnn_core.kernels import infinite_ntk_prefixes
@@ -67,6 +74,7 @@ __all__ = [
     "n_eps",
     "n_eps_curve",
     "complexity_rule",
+    "censored_growth",
     "curve_summary",
     "doubling_ratios",
 ]
@@ -527,12 +535,33 @@ def complexity_rule(
     return bool(shape_ok and exp_ok), fit, reason
 
 
-def curve_summary(fit: GrowthFit, exponent_bound: float | None) -> tuple[float, dict]:
+def censored_growth(lengths: Sequence[int], n_eps_values: Sequence[float | None], n_max: float,
+                    n_min: float | None = None) -> GrowthLaw:
+    """:func:`claims.fits.growth_law` of n_eps(L) over every length: None (not reached) is "n_eps > n_max",
+    a value <= n_min (reached at the grid's first point) is "n_eps <= n_min", any other value exact."""
+    lows, highs = [], []
+    for v in n_eps_values:
+        if v is None:
+            lows.append(float(n_max))
+            highs.append(None)
+        elif n_min is not None and v <= n_min:
+            lows.append(None)
+            highs.append(float(n_min))
+        else:
+            lows.append(float(v))
+            highs.append(float(v))
+    return growth_law(lengths, lows, highs)
+
+
+def curve_summary(fit: GrowthFit, exponent_bound: float | None, growth: GrowthLaw | None = None
+                  ) -> tuple[float, dict]:
     """(margin, measured) of one curve's rule (shared by CPLX-ADD and CPLX-NVAR).
 
     margin (<= 1 passes): the shape part is the smaller of rss_power / rss_exp and (max/min n) /
     FLAT_GROWTH (it passes when either does); with an exponent bound, the larger of that and a / bound.
-    NaN without enough points.
+    NaN without enough points. ``growth`` (:func:`censored_growth`, reported only) adds the censored
+    fit: "censored_exponent" with "censored_exponent_lo" / "_hi" (its 95% interval), "censored_rate",
+    "evidence_ratio" (power / exponential), "censored_points" and "growth_law".
     """
     measured = {
         "finite_points": fit.n,
@@ -542,6 +571,11 @@ def curve_summary(fit: GrowthFit, exponent_bound: float | None) -> tuple[float, 
         "rss_power": fit.power.rss,
         "rss_exp": fit.exponential.rss,
     }
+    if growth is not None:
+        lo, hi = growth.exponent_ci if growth.exponent_ci is not None else (math.nan, math.nan)
+        measured.update(censored_exponent=growth.exponent, censored_exponent_lo=lo, censored_exponent_hi=hi,
+                        censored_rate=growth.rate, evidence_ratio=growth.evidence_ratio,
+                        censored_points=growth.censored, growth_law=growth.law or "none")
     if fit.n < MIN_POINTS:
         return math.nan, measured
     floor = 1e-20  # an exact fit leaves rounding (~1e-30), not 0

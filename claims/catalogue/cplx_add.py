@@ -29,6 +29,7 @@ from claims.base import Claim, Context, Outcome
 from claims.catalogue._sample_complexity import (
     DEFAULT_THRESHOLD,
     MIN_POINTS,
+    censored_growth,
     complexity_rule,
     curve_summary,
     doubling_ratios,
@@ -195,7 +196,8 @@ def outcome_from_curve(curve: dict, bound: float | None,
     vals = [curve[L].n_eps for L in Ls]
     # the fits use the interpolated crossings (NEps.n_cross: the grid's factor 2 quantizes n_eps)
     ok, fit, reason = complexity_rule(Ls, [curve[L].n_cross for L in Ls], bound)
-    margin, measured = curve_summary(fit, bound)
+    growth = censored_growth(Ls, [curve[L].n_cross for L in Ls], curve[Ls[0]].n_max, curve[Ls[0]].grid[0])
+    margin, measured = curve_summary(fit, bound, growth)
     ratios = doubling_ratios(Ls, vals)
     measured.update(
         n_max=curve[Ls[0]].n_max,
