@@ -100,6 +100,7 @@ def test_short_memory_target_holds_in_the_unit_regime():
     assert [row["L"] for row in o.series] == [2, 3, 4, 6, 8, 12, 16]
 
 
+@pytest.mark.slow
 def test_a_kernel_reading_the_steps_in_reverse_order_is_caught(monkeypatch):
     # Wrong input handling in the kernel (X_l order reversed): the last-step target then sits at the
     # longest memory, like the control's first-step target: its n_eps leaves the grid at L = 12 and the

@@ -150,6 +150,7 @@ def _rel_err(H, H_inf):
     return float((H - H_inf).abs().max() / torch.diagonal(H_inf).max())
 
 
+@pytest.mark.slow
 def test_wide_network_kernel_approaches_h_inf(wide):
     H_inf = wide["H_inf"]
     per_seed = {m: sum(_rel_err(H, H_inf) for H in wide[m]["H"]) / 3 for m in (256, 4096)}
@@ -179,6 +180,7 @@ def test_backward_identity_at_large_width(wide):
 # structured empirical NTK against the torch.func reference
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n,n2,L,d,m", [(3, None, 2, 2, 8), (4, None, 3, 3, 16), (2, 3, 5, 1, 12),
                                         (3, 2, 4, 3, 20), (3, 2, 1, 2, 8)])
 def test_structured_ntk_equals_reference(n, n2, L, d, m):

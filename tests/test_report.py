@@ -108,6 +108,7 @@ def test_external_url_checker_can_fail():
     assert not external_refs('<a href="#claim-FWD">x</a><a href="results.json">r</a>')
 
 
+@pytest.mark.slow
 def test_quick_report_structure(quick_report):
     recs, root, page = quick_report
     text = page.read_text(encoding="utf-8")
@@ -356,6 +357,7 @@ def test_run_provenance_workers_executor_and_an_incomplete_run(tmp_path):
     assert 'id="incomplete-run"' not in complete
 
 
+@pytest.mark.slow
 def test_kill_matrix_section(tmp_path):
     recs = [make_record(c, {"m": 64, "L": 2, "regime": "unit"}, "holds", 0.5) for c in ("FWD", "BWD", "NTK-PD")]
     root = write_results(tmp_path / "r", recs)
@@ -388,6 +390,7 @@ def test_kill_matrix_section(tmp_path):
     assert any("bad.json" in row and "kind 'records' is not 'audit'" in row for row in parse(text).invalid)
 
 
+@pytest.mark.slow
 def test_every_string_from_records_run_and_audit_is_escaped(tmp_path):
     evil = '<script>alert("x")</script><img src=x onerror=alert(1)>'
     recs = [make_record("CPLX-ADD", {"regime": evil, "f": evil, "target": evil}, "fails", 2.0, title=evil,
@@ -422,6 +425,7 @@ def test_every_string_from_records_run_and_audit_is_escaped(tmp_path):
     assert 'id="comparison"' in text and "img" not in p.tags and p.scripts == 2
 
 
+@pytest.mark.slow
 def test_figures_come_from_the_claim(tmp_path):
     from claims.base import Claim
     from claims.registry import Registry
@@ -500,6 +504,7 @@ print(page)
 """
 
 
+@pytest.mark.slow
 def test_report_builds_without_torch(tmp_path):
     code = _NO_TORCH.format(repo=str(REPO), tests=str(REPO / "tests"), out=str(tmp_path))
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=tmp_path)
