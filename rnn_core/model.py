@@ -253,14 +253,14 @@ def _activate_(x: torch.Tensor, activation: str) -> torch.Tensor:
     return x.relu_() if activation == "relu" else x.gt_(0)
 
 
-def _project_inputs(p: RNNParams, X: torch.Tensor, run: RNNPass) -> None:
-    """A X_l for l = 1..L written straight into h_l's rows of ``run`` (X: validated (n, L, d))."""
+def _project_inputs(p: RNNParams, X: torch.Tensor, h_prev: torch.Tensor, h_last: torch.Tensor) -> None:
+    """A X_l for l = 1..L written straight into the rows of h_l (X: validated (n, L, d); buffers as in RNNPass)."""
     n, L, d = X.shape
     w_steps = L - 1  # the steps at which W acts (h_0 = 0: step 1 is A X_1 only)
     # One 2-D matmul per buffer (a batched matmul with K = d is several times slower on the CPU).
     if w_steps > 0:
-        torch.mm(X[:, :w_steps].reshape(n * w_steps, d), p.A.T, out=run.h_prev.view(n * w_steps, -1))
-    torch.mm(X[:, w_steps], p.A.T, out=run.h_last)
+        torch.mm(X[:, :w_steps].reshape(n * w_steps, d), p.A.T, out=h_prev.view(n * w_steps, -1))
+    torch.mm(X[:, w_steps], p.A.T, out=h_last)
 
 
 def _forward_into(p: RNNParams, X: torch.Tensor, run: RNNPass, index: torch.Tensor | None = None) -> torch.Tensor:
@@ -273,12 +273,14 @@ def _forward_into(p: RNNParams, X: torch.Tensor, run: RNNPass, index: torch.Tens
     perturbation term, if any) and activates: g_l becomes h_l in its own storage.
     """
     if index is None:
-        _project_inputs(p, X, run)
+        _project_inputs(p, X, run.h_prev, run.h_last)
     else:
-        own = RNNPass.allocate(X.shape[0], X.shape[1], p.m, p.device, p.dtype)
-        _project_inputs(p, X, own)
-        run.h_prev.copy_(own.h_prev[index])
-        run.h_last.copy_(own.h_last[index])
+        n, L, _ = X.shape
+        own = torch.empty(n * L * p.m, device=p.device, dtype=p.dtype)  # the n sequences' h_prev, h_last
+        own_prev, own_last = own[: n * (L - 1) * p.m].view(n, L - 1, p.m), own[n * (L - 1) * p.m :].view(n, p.m)
+        _project_inputs(p, X, own_prev, own_last)
+        run.h_prev.copy_(own_prev[index])
+        run.h_last.copy_(own_last[index])
     L = run.length
     for l in range(1, L + 1):
         g = run.h(l)  # holds A X_l
