@@ -28,7 +28,7 @@ except ImportError:  # tests/ not a package on sys.path
     from fixtures_records import (make_record, run_meta, synthetic_audit, synthetic_quick, synthetic_thresholds,
                                   write_results)
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
 
