@@ -192,18 +192,21 @@ def perturbation_statistics(
 
     zeros = torch.zeros(r, dtype=p.dtype, device=p.device)
     if L >= 2:
-        db, hp = base.deltas[index], base.h_prev[index]  # (r, L-1, m): delta_l and h_{l-1}, l = 2..L
-        dn, hn = pert.deltas, pert.h_prev  # delta'_l and h'_{l-1}
-        grad_change = gram_fro_norm(torch.cat([dn - db, db], dim=1), torch.cat([hn, hn - hp], dim=1))
-        grad_norm = gram_fro_norm(db, hp)
+        # (r, L-1, m): delta_l and h_{l-1} (l = 2..L) of x_k under W, and delta'_l, h'_{l-1} under W'_k
+        deltas_base, h_prev_base = base.deltas[index], base.h_prev[index]
+        deltas_pert, h_prev_pert = pert.deltas, pert.h_prev
+        grad_change = gram_fro_norm(torch.cat([deltas_pert - deltas_base, deltas_base], dim=1),
+                                    torch.cat([h_prev_pert, h_prev_pert - h_prev_base], dim=1))
+        grad_norm = gram_fro_norm(deltas_base, h_prev_base)
         unit = zeros.clone()  # <G, Delta_k> for the unscaled direction
         dense = ~rank_one
         if bool(dense.any()):
-            RH = torch.matmul(hp[dense], R.T)  # (r_d, L-1, m): R h_{l-1}
-            unit[dense] = (db[dense] * RH).sum(dim=(1, 2))
+            R_h = torch.matmul(h_prev_base[dense], R.T)  # (r_d, L-1, m): R h_{l-1}
+            unit[dense] = (deltas_base[dense] * R_h).sum(dim=(1, 2))
         if bool(rank_one.any()):
             ui, vi = U[rank_one][:, None, :], V[rank_one][:, None, :]
-            unit[rank_one] = ((db[rank_one] * ui).sum(dim=2) * (hp[rank_one] * vi).sum(dim=2)).sum(dim=1)
+            unit[rank_one] = ((deltas_base[rank_one] * ui).sum(dim=2)
+                              * (h_prev_base[rank_one] * vi).sum(dim=2)).sum(dim=1)
     else:  # W does not act on length-1 sequences: G = 0
         grad_change, grad_norm, unit = zeros, zeros.clone(), zeros.clone()
     direction_fro = torch.empty(r, dtype=p.dtype, device=p.device)
