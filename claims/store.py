@@ -86,10 +86,15 @@ def _file_mode() -> int:
     return 0o666 & ~umask
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, exclusive: bool = False) -> Path:
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically (see the module docstring); :class:`WriteError` names the
-    path when the folder is unwritable or the disk is full. ``exclusive``: link instead of rename, so
-    that the write raises ``FileExistsError`` when ``path`` exists (two writers claiming one name)."""
+    path when the folder is unwritable or the disk is full."""
+    return _write(path, data, exclusive=False)
+
+
+def _write(path: str | os.PathLike, data: bytes, *, exclusive: bool) -> Path:
+    """The temporary file, then ``os.replace``; with ``exclusive`` ``os.link``, which raises
+    ``FileExistsError`` when ``path`` exists (two writers claiming one name)."""
     path = Path(path)
     tmp = None
     taken = False
@@ -124,8 +129,10 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, exclusive: bool 
 
 
 def atomic_write_text(path: str | os.PathLike, text: str, *, exclusive: bool = False) -> Path:
-    """Write ``text`` (UTF-8) to ``path`` atomically (``exclusive``: see :func:`atomic_write_bytes`)."""
-    return atomic_write_bytes(path, text.encode("utf-8"), exclusive=exclusive)
+    """Write ``text`` (UTF-8) to ``path`` atomically; ``exclusive``: only if ``path`` does not exist
+    (else ``FileExistsError``)."""
+    data = text.encode("utf-8")
+    return _write(path, data, exclusive=True) if exclusive else atomic_write_bytes(path, data)
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
