@@ -155,6 +155,7 @@ def test_the_facade_builds_the_report_and_the_session_does_not(tmp_path):
     assert not (tmp_path / "b").exists()
 
 
+@pytest.mark.slow
 def test_two_workers_give_the_records_of_one(tmp_path):
     one = run_profile(SMOKE, tmp_path / "one", device="cpu", claims=["TOY-HOLDS", "TOY-FAILS"], registry=TOY,
                       report=False)

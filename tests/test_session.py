@@ -34,6 +34,7 @@ def test_resume_skips_finished_cells_and_fresh_reruns_them(tmp_path):
     assert fresh.ran == 5 and fresh.resumed == 0
 
 
+@pytest.mark.slow
 def test_another_profile_in_the_folder_is_refused_and_kept(tmp_path):
     # a smoke run into a quick output must not delete the quick records without a word
     _run(tmp_path, profile="quick")
@@ -130,6 +131,7 @@ def _hold_lock(path: Path) -> subprocess.Popen:
     return proc
 
 
+@pytest.mark.slow
 def test_a_second_run_into_the_same_folder_exits_naming_the_holder(tmp_path):
     # two runs into one folder must not compute every cell twice
     holder = _hold_lock(tmp_path)

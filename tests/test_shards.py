@@ -64,6 +64,7 @@ def _costs():
     return {(c.id, cell_key(cell)): cell_cost(c, cell, SMOKE) for c, cell in grid}
 
 
+@pytest.mark.slow
 def test_shards_are_disjoint_and_cover_the_unsharded_run(runs):
     root, full, shards = runs
     whole = _cells(full.records)
@@ -144,6 +145,7 @@ def test_merged_run_json_names_the_right_folder_when_one_has_no_run_json(runs, t
     assert folders.get((3, 3)) == str(tmp_path / "s3" / "results")
 
 
+@pytest.mark.slow
 def test_cli_merge_of_the_shards(runs, tmp_path):
     from claims.cli import main
 
