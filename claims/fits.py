@@ -5,6 +5,9 @@
   report's threshold widths m*(L) ~ L^a).
 - :func:`power_vs_exponential`: ``log y`` against ``log x`` (power law) and against ``x`` (exponential),
   both residual sums, and which fits better (CPLX-ADD / CPLX-NVAR's n_eps(L)).
+- :func:`growth_law`: the same two laws fitted to points known to intervals (exact values, "y > low",
+  "y <= high", [low, high]) by a censored Gaussian likelihood in log y, with profile-likelihood
+  intervals for the exponent and the rate and the evidence ratio (threshold widths m*(L), n_eps(L)).
 
 A fit never raises on too few points: it returns NaNs and says why in ``note``.
 """
@@ -142,14 +145,13 @@ def power_vs_exponential(xs: Iterable[Any], ys: Iterable[Any]) -> GrowthFit:
 # growth laws with censored points
 # ---------------------------------------------------------------------------------------------------
 
-#: floor on the residual scale s of log y in :func:`growth_law` (a spread of 5% in y). Points known only
-#: to intervals (a threshold width m* resolved to a factor 2^(1/4), i.e. 0.17 in log m*) let the
-#: likelihood grow without bound as s -> 0 whenever one line crosses every interval; the floor, about
-#: the standard deviation of log y rounded to such an interval (0.17 / sqrt(12) = 0.05), keeps the fit
-#: and its interval finite there and is reached only by data that scatter less than the measurement
+#: floor on the residual scale s of log y in :func:`growth_law` (a spread of 5% in y). When one line
+#: crosses every interval (a threshold width m* resolved to a factor 2^(1/4), i.e. 0.17 in log m*) the
+#: likelihood is largest at s -> 0, and exact points on one line make it unbounded there; the floor,
+#: about the standard deviation of log y rounded to such an interval (0.17 / sqrt(12) = 0.05), keeps the
+#: fit and its interval finite and is reached only by data that scatter less than the measurement
 #: resolves.
 SCALE_FLOOR = 0.05
-_LAWS = ("power", "exponential")
 _TIE_LOG_EVIDENCE = 1e-9  # |log likelihood ratio| below this: the data do not prefer either law
 
 
@@ -335,7 +337,9 @@ def _profile_interval(model: _Censored, ll_max: float, best: np.ndarray, cutoff:
     target = ll_max - 0.5 * cutoff
     var = model.slope_variance(best)
     half = math.sqrt(cutoff * var) if math.isfinite(var) and var > 0 else math.nan
-    if not math.isfinite(half) or half <= 0:
+    if not math.isfinite(half) or half <= 0 or half > 10.0 * (1.0 + abs(a_hat)):
+        # no usable Wald guess (a flat maximum: interval points that a band of lines passes through all
+        # leave the Hessian near singular): step outwards from a small bracket instead
         half = 0.1 + 0.1 * abs(a_hat)
     warm = {"x": best}
 
