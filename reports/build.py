@@ -436,6 +436,7 @@ def _env() -> jinja2.Environment:
     env.globals["cell_title"] = cell_title
     env.globals["test_text"] = test_text
     env.globals["anchor"] = _anchor
+    env.globals["cell_label"] = an.cell_label
     env.filters["width"] = an.fmt_width
     return env
 

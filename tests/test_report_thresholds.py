@@ -234,7 +234,7 @@ def test_no_matrix_without_threshold_cells(tmp_path):
     recs = [r for r in synthetic_quick() if r["claim"] in ("FWD", "NTK-PD")]
     text = build_report(write_results(tmp_path / "results", recs), tmp_path / "site").read_text(encoding="utf-8")
     assert 'id="threshold-matrix"' not in text and 'id="growth-table"' not in text
-    assert "probe-panel" not in text and "threshold-entry" not in text
+    assert 'class="panel probe-panel"' not in text and 'class="threshold-entry"' not in text
 
 
 def test_threshold_cell_that_must_hold_and_fails_is_a_disagreement_in_the_matrix(tmp_path):
