@@ -5,8 +5,8 @@ non-monotone answer. For each method and curve: the coverage of the 95% interval
 (monotone curves with m* inside [m_min, m_max]: the share of all runs that report a two-sided interval,
 status found or inconclusive, containing m*), the median interval width as a factor hi/lo, the mean
 examples and the mean cost (in examples at m_max, cost m^2), and the share of runs with each status.
-Methods: the adaptive search (``psi``), the same with check_top, the same without the lapse, and the
-fixed factor-2 grid (``grid``): one SPRT per width m_min 2^k, ascending, m* in (last width that did not
+Methods: the adaptive search (``psi``), the same stopping at a factor-2 interval (``psi-r2``), with
+check_top (``psi-top``), without the lapse (``psi-nolapse``), and the fixed factor-2 grid (``grid``): one SPRT per width m_min 2^k, ascending, m* in (last width that did not
 hold, first width that held].
 
     python -m benchmarks.thresholds [--runs 200] [--budget 200] [--methods psi,grid]
@@ -96,13 +96,14 @@ def grid_search(sample: Callable[[int], bool | None], plan: SearchPlan) -> Thres
                            tuple(probes), 1.0)
 
 
-METHODS = ("psi", "psi-top", "psi-nolapse", "grid")
+METHODS = ("psi", "psi-r2", "psi-top", "psi-nolapse", "grid")
 
 
 def run_one(method: str, curve: Curve, budget: int, seed: int) -> ThresholdResult:
     rng = np.random.default_rng(seed)
     plan = SearchPlan(M_MIN, M_MAX, DELTA, budget, check_top=(method == "psi-top"),
-                      lapse=0.0 if method == "psi-nolapse" else None)
+                      lapse=0.0 if method == "psi-nolapse" else None,
+                      resolution=2.0 if method == "psi-r2" else 2.0 ** 0.25)
     if method == "grid":
         return grid_search(sampler(curve, rng), plan)
     return search_threshold(sampler(curve, rng), plan, seed=seed)
