@@ -208,6 +208,11 @@ def test_verdict_threshold_is_one_plus_the_rounding_tolerance():
     on_bound = torch.tensor([[[1.0], [1.0]], [[1.0], [-1.0]]], dtype=torch.float64)
     out = evaluate_point(ntk_pd.CLAIM, cell, SearchPoint.of(on_bound, {}), CTX)
     assert abs(out.margin - 1.0) <= SCORE_TOL and out.ok is True
+    # the same pair rotated by 0.4 rad in d = 2 computes 1 ulp above the bound: rounding, not a counterexample
+    e = torch.tensor([math.cos(0.4), math.sin(0.4)], dtype=torch.float64)
+    rotated = torch.stack([torch.stack([e, e]), torch.stack([e, -e])])
+    out = evaluate_point(ntk_pd.CLAIM, cell, SearchPoint.of(rotated, {}), CTX)
+    assert 1.0 < out.margin <= 1.0 + SCORE_TOL and out.ok is True
     # the same point against a declared constant 1% larger is a counterexample
     strict = dataclasses.replace(ntk_pd.CLAIM, search=lambda c, ctx: dataclasses.replace(
         ntk_pd.search(c, ctx), score=lambda X, base: 1.01 * ntk_pd.search_score(X, 2)))
