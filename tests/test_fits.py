@@ -227,8 +227,10 @@ def test_growth_law_simulation_coverage_law_and_censoring_bias():
 
 @pytest.mark.slow
 def test_growth_law_simulation_large():
-    _check_power_simulation(1000, seed=12)
-    runs = 400
+    # measured at 1000 power-law curves: coverage 0.949, power preferred 0.947 (docs/MEASUREMENTS.md)
+    _check_power_simulation(400, seed=12)
+    runs = 200
     sim = _simulate(runs, 13, law="exponential")
-    assert sim["cover"] / runs >= 0.9  # the rate's interval, exponential truth
-    assert 1 - sim["power"] / runs >= 0.8  # the exponential law is preferred for exponential truth
+    # measured at 400 curves: coverage 0.925, exponential preferred 0.843; MC SE at 200: 0.015 and 0.026
+    assert sim["cover"] / runs >= 0.88  # the rate's interval, exponential truth
+    assert 1 - sim["power"] / runs >= 0.75  # the exponential law is preferred for exponential truth
