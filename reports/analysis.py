@@ -620,6 +620,61 @@ def probe_panels(records: Iterable[dict]) -> list[ProbePanel]:
     return panels
 
 
+def _md(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def matrix_markdown(by_claim: dict[str, list[dict]]) -> str:
+    """The overview's m*(L) matrix as a Markdown table: one row per threshold cell (claim, cell, verdict),
+    one column per L; an entry is its label (:attr:`ThresholdEntry.label`) with its status in words where
+    the label does not say it, and "(A)" on an asserted length. Empty when there are no threshold cells."""
+    Ls, rows = threshold_matrix(by_claim)
+    if not rows:
+        return ""
+    lines = ["| claim | cell | verdict | " + " | ".join(f"L = {_fmt(L)}" for L in Ls) + " |",
+             "|---|---|---|" + "---|" * len(Ls)]
+    for row in rows:
+        cells = []
+        for L in Ls:
+            e = row.entries.get(L)
+            if e is None:
+                cells.append("—")
+                continue
+            text = e.label + (" (inconclusive)" if e.status == "inconclusive" else "")
+            cells.append(text + (" (A)" if e.asserted else ""))
+        lines.append(f"| {_md(row.claim)} | {_md(row.label)} | {_md(row.record['verdict'])} | "
+                     + " | ".join(_md(c) for c in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def growth_markdown(by_claim: dict[str, list[dict]]) -> str:
+    """The growth-law table as Markdown (the columns of the report's table); empty without threshold cells."""
+    rows = growth_table(by_claim)
+    if not rows:
+        return ""
+    lines = ["| claim | cell | law | exponent a [95%] | rate r [95%] | evidence ratio | bound | a below bound "
+             "| points / censored | note |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for g in rows:
+        below = "—" if g.below_bound is None else ("yes" if g.below_bound else "no")
+        lines.append(" | ".join(["", _md(g.claim), _md(g.label + (" (A)" if g.asserted else "")), _md(g.law or "—"),
+                                 _md(g.exponent_text), _md(g.rate_text), _md(g.evidence_text),
+                                 "—" if g.bound is None else f"{g.bound:g}", below,
+                                 f"{_fmt(g.points)} / {_fmt(g.censored)}", _md(g.note), ""]).strip())
+    return "\n".join(lines) + "\n"
+
+
+def threshold_markdown(results: str) -> str:
+    """Both tables for a results folder (``python -m reports.analysis OUT``), for notes and issues."""
+    from claims.schema import load_results
+
+    loaded = load_results(results)
+    by_claim = records_by_claim([normalize_record(r) for r in loaded.records], loaded.run)
+    matrix = matrix_markdown(by_claim)
+    if not matrix:
+        return f"no threshold cells in {results}\n"
+    return matrix + "\n" + growth_markdown(by_claim)
+
+
 def threshold_phrase(records: list[dict]) -> list[str]:
     """Sentence parts for a claim's threshold cells (non-control): per cell, m*(L) by status and the
     growth law."""
@@ -944,3 +999,10 @@ def summarize_claim(claim_id: str, records: list[dict]) -> ClaimSummary:
         probe_panels=probe_panels(records),
     )
 
+
+if __name__ == "__main__":  # python -m reports.analysis OUT: the m*(L) matrix and growth table as Markdown
+    import sys
+
+    if len(sys.argv) != 2:
+        sys.exit("usage: python -m reports.analysis RESULTS (a results folder: OUT or OUT/results)")
+    sys.stdout.write(threshold_markdown(sys.argv[1]))

@@ -247,3 +247,31 @@ def test_threshold_cell_that_must_hold_and_fails_is_a_disagreement_in_the_matrix
     row = re.search(r'<tr class="matrix-row"[^>]*data-expect="holds">(.*?)</tr>', text, flags=re.S).group(1)
     assert "✗ disagreement: must hold, fails" in row
     assert "✗ 1 disagreement" in text
+
+
+def test_markdown_tables_for_notes(tmp_path):
+    import subprocess
+    import sys
+
+    by = _by_claim(synthetic_thresholds())
+    md = an.matrix_markdown(by).splitlines()
+    assert md[0] == "| claim | cell | verdict | L = 2 | L = 4 | L = 8 | L = 16 |"
+    assert "| FWD | unit | holds | ≤ 16 (A) | 95 [80, 113] (A) | 380 [320, 452] (A) | 1500 [1260, 1780] |" in md
+    assert "| FWD | normalized | inconclusive | 40 [34, 47] | 110 [93, 131] | ≈ 700 [400, 1300] (inconclusive) " \
+           "| > 2048 |" in md
+    assert "| BWD | unit | inconclusive | 60 [51, 71] | non-monotone | 900 [760, 1070] | — |" in md
+    growth = an.growth_markdown(by).splitlines()
+    assert len(growth) == 2 + 4
+    assert "| FWD | unit | power | 2.00 [1.70, 2.30] | — | 5.1 (power) | 3 | yes | 4 / 1 |  |" in growth
+    assert an.matrix_markdown(_by_claim(synthetic_quick())) == "" == an.growth_markdown(_by_claim(synthetic_quick()))
+    folder = write_results(tmp_path / "results", synthetic_thresholds())
+    out = subprocess.run([sys.executable, "-m", "reports.analysis", str(folder)], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == an.matrix_markdown(by) + "\n" + an.growth_markdown(by)
+    empty = write_results(tmp_path / "plain", [r for r in synthetic_quick() if r["claim"] == "NTK-PD"])
+    out = subprocess.run([sys.executable, "-m", "reports.analysis", str(empty)], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0 and out.stdout.startswith("no threshold cells in ")
+    out = subprocess.run([sys.executable, "-m", "reports.analysis"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1 and out.stderr.strip().startswith("usage: python -m reports.analysis RESULTS")
