@@ -110,6 +110,16 @@ def test_few_points_give_wide_intervals_and_consistent_bounds_narrow_nothing():
     assert lo < 0 and hi > 10 and g.to_dict(3.0)["exponent_ci"] == [lo, hi] and g.exponent_below(3.0) is False
 
 
+def test_intervals_that_a_band_of_lines_crosses_give_a_finite_interval():
+    # every point known to a factor 3 either side of 3 L^1.5: a band of lines crosses all of them, the
+    # maximum is flat (no usable Wald guess), and the profile interval is still finite and covers 1.5
+    L = [2, 4, 8, 16, 32]
+    g = growth_law(L, [3 * x ** 1.5 / 3 for x in L], [3 * x ** 1.5 * 3 for x in L])
+    lo, hi = g.exponent_ci
+    assert math.isfinite(lo) and math.isfinite(hi) and lo < 1.5 < hi and hi - lo < 5
+    assert g.law is None and "equally well" in g.note and g.evidence_ratio == pytest.approx(1.0)
+
+
 def test_no_fit_cases_give_a_note_and_never_raise():
     cases = [
         ([2, 4, 8], [10, 20, 40], [None, None, None], "right-censored"),
