@@ -14,6 +14,8 @@ import pytest
 
 from claims.schema import load_results
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "RNNCLAIMS_REGISTRY": "tests.toy_claims:TOY", "PYTHONPATH": str(ROOT),
        "RNNCLAIMS_TOY_SLEEP": "0.05"}

@@ -74,6 +74,7 @@ def test_shrinks_toward_simple_recipes():
     assert r.directions == "tokens" and r.d == 2 and r.data_seed == 0
 
 
+@pytest.mark.slow
 def test_free_d_is_raised_when_the_floor_needs_it():
     # normalized regime, L = 2, d = 2: the 32 tails lie on a circle of radius eps = 0.05, and a floor of 0.01
     # needs ~0.2 rad between them: at most ~31 fit, so d = 2 is infeasible and the strategy moves to d = 3

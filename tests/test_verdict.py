@@ -175,6 +175,7 @@ def test_clopper_pearson_known_values():
 RUNS = 4000
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("delta", [0.1, 0.05])
 def test_operating_characteristic_error_rates(delta):
     plan = TestPlan.of(delta, budget=40)
