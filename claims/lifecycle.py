@@ -95,6 +95,11 @@ def grid_of(selected: list[Claim], profile: Profile) -> tuple[list[tuple[Claim, 
     return grid, broken
 
 
+def _keys(grid: list[tuple[Claim, dict]], broken: list[tuple[Claim, str]]) -> set[tuple[str, str]]:
+    """(claim, cell_key) of the grid's cells and of the error record of each broken claim."""
+    return {(c.id, cell_key(cell)) for c, cell in grid} | {(c.id, "cells_error=True") for c, _ in broken}
+
+
 @dataclass
 class Plan:
     """What one run is: its identity and its cells."""
@@ -121,7 +126,7 @@ class Plan:
     @property
     def keys(self) -> set[tuple[str, str]]:
         """The (claim, cell_key) of every cell this run writes."""
-        return {(c.id, cell_key(cell)) for c, cell in self.grid} | {(c.id, "cells_error=True") for c, _ in self.broken}
+        return _keys(self.grid, self.broken)
 
     def rank(self, claim_id: str) -> int:
         return [c.id for c in self.selected].index(claim_id)
@@ -132,7 +137,7 @@ def plan(source: str, registry: Registry, selected: list[Claim], profile: Profil
     """The run's cells (one shard's by the uncalibrated cost estimates, so that the same grid gives the
     same shards in every folder and sitting) and its identity."""
     grid, broken = grid_of(selected, profile)
-    full_keys = {(c.id, cell_key(cell)) for c, cell in grid} | {(c.id, "cells_error=True") for c, _ in broken}
+    full_keys = _keys(grid, broken)
     estimates = {(c.id, cell_key(cell)): cell_cost(c, cell, profile) for c, cell in grid}
     ids = [c.id for c in selected]
     if shard is not None:
