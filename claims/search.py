@@ -45,7 +45,7 @@ from typing import Any, Callable
 
 import torch
 
-__all__ = ["EFFORT", "SCORE_TOL", "SearchProblem", "SearchPoint", "Candidate", "search", "evaluate_point",
+__all__ = ["EFFORT", "SCORE_TOL", "evaluations", "SearchProblem", "SearchPoint", "Candidate", "search", "evaluate_point",
            "evaluate_search_cell", "effort_for", "is_search_cell"]
 
 #: a worst score within this of 1 is at the bound to float64 rounding (see the module docstring)
@@ -59,6 +59,14 @@ EFFORT: dict[str, dict[str, int]] = {
     "standard": {"draws": 150, "random": 75, "restarts": 4, "steps": 150},
     "full": {"draws": 400, "random": 200, "restarts": 8, "steps": 400},
 }
+
+
+def evaluations(profile: Any, cell: dict | None = None) -> int:
+    """About how many score evaluations one search cell makes (a claim's cost model: the example's cost
+    times this): every draw once, and per gradient step an objective with its gradient (~2 scores)
+    plus up to two trial scores."""
+    e = effort_for(profile, cell)
+    return e["draws"] + 4 * e["restarts"] * e["steps"]
 
 
 def is_search_cell(cell: dict) -> bool:

@@ -290,6 +290,10 @@ def cost(cell: dict, profile) -> float:
     # the recursion's ~20 elementwise passes per step over n^2 entries (memory-bound: counted as 4 flops
     # each), two eigendecompositions (~10 n^3), the separation (n^2 L d) and the data redraws
     flops = 80.0 * L * n * n + 20.0 * n ** 3 + 8.0 * n * n * L
+    if cell.get("kind") == "search":
+        from claims.search import evaluations
+
+        return evaluations(profile, cell) * (common.seconds(flops) + 0.001)
     return common.seconds(flops) + 0.001
 
 

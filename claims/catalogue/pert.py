@@ -375,6 +375,10 @@ def memory_bytes(cell: dict, profile) -> int:
 
 def cost(cell: dict, profile) -> float:
     m, L = int(cell["m"]), int(cell["L"])
+    if cell.get("kind") == "search":  # one sequence, one dense direction per score evaluation
+        from claims.search import evaluations
+
+        return evaluations(profile, cell) * common.seconds(8.0 * L * m * m + 2.0 * m * m * search_rank(L, m))
     rows = _rows(cell, profile)
     # the batched pass: forward and backward of every row through W (4 rows L m^2) and, for the dense
     # half, through R again; the spectral norm of R: an SVD up to m = 256 (~10 m^3), 20 Lanczos steps above
