@@ -231,7 +231,8 @@ def _cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         raise UsageError("--scheduler must be an address like tcp://HOST:8786")
     scheduler = args.scheduler
     cluster_flags = [f for f, v in (("--tls-ca-file", args.tls_ca_file), ("--tls-cert", args.tls_cert),
-                                    ("--tls-key", args.tls_key), ("--allow-mixed-workers", args.allow_mixed_workers)) if v]
+                                    ("--tls-key", args.tls_key), ("--allow-mixed-workers", args.allow_mixed_workers))
+                     if v]
     if cluster_flags and scheduler is None:
         raise UsageError(f"{cluster_flags[0]} needs --scheduler ADDR")
     if scheduler is not None:

@@ -363,8 +363,10 @@ class DaskExecutor:
         from claims.workercheck import Expected, MixedWorkers, check_workers
 
         allow = bool(self.remote is not None and self.remote.allow_mixed_workers)
+
         def expected() -> Expected:
-            return Expected.of_run(tasks[0].registry, [t.claim_id for t in tasks], tasks[0].device, allow_mixed=allow)
+            return Expected.of_run(tasks[0].registry, [t.claim_id for t in tasks], tasks[0].device,
+                                   allow_mixed=allow)
 
         self._expected = expected()
         lines, asked = check_workers(self.client, self._expected)

@@ -160,18 +160,20 @@ def _where() -> str:
         return socket.gethostname()
 
 
-def _report(expected: Expected) -> Any:
-    """On a worker: its differences from the controller (an empty list when it matches)."""
-    return expected.differences()
-
-
 _CHECKED: dict[Expected, list[str]] = {}  # on a worker: its differences, once per run (per Expected)
 
 
+def _report(expected: Expected) -> Any:
+    """On a worker: its differences from the controller (an empty list when it matches), kept as the
+    answer for the run's cells too: a worker is checked once per run."""
+    diffs = _CHECKED[expected] = expected.differences()
+    return diffs
+
+
 def check_this_worker(expected: Expected | None) -> list[str]:
-    """On a worker, before a cell: its differences from the controller (computed at its first cell of
-    the run). Raises :class:`WorkerDiffers` (one line naming the worker) when there are any and mixing
-    is not allowed."""
+    """On a worker, before a cell: its differences from the controller, from the check at the start of
+    the run or, for a worker that joined later, computed now. Raises :class:`WorkerDiffers` (one line
+    naming the worker) when there are any and mixing is not allowed."""
     if expected is None:
         return []
     diffs = _CHECKED.get(expected)

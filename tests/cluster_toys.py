@@ -3,11 +3,17 @@
 - MEM: a claim whose cells declare a memory estimate (``need_mib``) and always hold; the cell's
   ``i`` tells its copies apart;
 - OtherTorch: a WorkerPlugin that makes the workers it names report another torch version, as a
-  worker of another installation would (its records then carry that version too).
+  worker of another installation would (its records then carry that version too);
+
+and :func:`loopback_cluster`, the LocalCluster the Dask tests start (worker processes, 127.0.0.1).
 """
 
 from __future__ import annotations
 
+import logging
+from contextlib import contextmanager
+
+from distributed import LocalCluster
 from distributed.diagnostics.plugin import WorkerPlugin
 from hypothesis import strategies as st
 
@@ -57,3 +63,14 @@ class OtherTorch(WorkerPlugin):
         version = self.version
         env._versions = lambda: {**real(), "torch": version}
         wc._CHECKED.clear()
+
+
+@contextmanager
+def loopback_cluster(n_workers: int, **kwargs):
+    """A LocalCluster of ``n_workers`` single-threaded worker processes, every address on 127.0.0.1."""
+    cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                           dashboard_address=None, silence_logs=logging.ERROR, **kwargs)
+    try:
+        yield cluster
+    finally:
+        cluster.close()

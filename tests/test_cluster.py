@@ -29,16 +29,16 @@ import pytest
 distributed = pytest.importorskip("distributed")
 
 import dask  # noqa: E402
-from distributed import Client, LocalCluster  # noqa: E402
+from distributed import Client  # noqa: E402
 from distributed.security import Security  # noqa: E402
 
 from claims.cli import main  # noqa: E402
 from claims.executors import DaskExecutor  # noqa: E402
-from claims.remote import Remote, plain_tcp_risk  # noqa: E402
+from claims.remote import plain_tcp_risk  # noqa: E402
 from claims.store import load_results  # noqa: E402
 from claims.session import run_profile  # noqa: E402
 from claims.workercheck import MixedWorkers  # noqa: E402
-from tests.cluster_toys import MEM, OtherTorch  # noqa: E402
+from tests.cluster_toys import MEM, OtherTorch, loopback_cluster  # noqa: E402
 from tests.toy_claims import TOY  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -69,7 +69,8 @@ def _ca_and_node(folder, name):
     (folder / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
     _openssl(folder, "x509", "-req", "-in", f"{name}.csr", "-CA", f"{name}-ca.pem", "-CAkey", f"{name}-ca.key",
              "-CAcreateserial", "-out", f"{name}.pem", "-days", "2", "-extfile", "san.ext")
-    return {"ca": str(folder / f"{name}-ca.pem"), "cert": str(folder / f"{name}.pem"), "key": str(folder / f"{name}.key")}
+    return {"ca": str(folder / f"{name}-ca.pem"), "cert": str(folder / f"{name}.pem"),
+            "key": str(folder / f"{name}.key")}
 
 
 @pytest.fixture(scope="module")
@@ -89,14 +90,9 @@ def _security(files):
 @pytest.fixture(scope="module")
 def tls_cluster(certs):
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("RNNCLAIMS_TOY_SLEEP", "0")
-        cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
-                               protocol="tls://", security=_security(certs["cluster"]), dashboard_address=None,
-                               silence_logs=logging.ERROR)
-    try:
-        yield cluster
-    finally:
-        cluster.close()
+        mp.setenv("RNNCLAIMS_TOY_SLEEP", "0")  # inherited by the worker process
+        with loopback_cluster(1, protocol="tls://", security=_security(certs["cluster"])) as cluster:
+            yield cluster
 
 
 def _tls_flags(files):
@@ -127,7 +123,8 @@ def test_a_run_with_the_cluster_certificates_succeeds_on_its_worker(tls_cluster,
 
 def test_the_certificates_can_come_from_dask_configuration(tls_cluster, certs, tmp_path):
     files = certs["cluster"]
-    with dask.config.set({"distributed.comm.tls.ca-file": files["ca"], "distributed.comm.tls.client.cert": files["cert"],
+    with dask.config.set({"distributed.comm.tls.ca-file": files["ca"],
+                          "distributed.comm.tls.client.cert": files["cert"],
                           "distributed.comm.tls.client.key": files["key"]}):
         summary = run_profile("smoke", tmp_path / "out", registry=TOYS, claims="TOY-FAILS", device="cpu",
                               report=False, scheduler=tls_cluster.scheduler_address)
@@ -211,12 +208,8 @@ def test_plain_tcp_to_another_machine_warns_in_one_line():
 @pytest.fixture
 def two_workers(monkeypatch):
     monkeypatch.setenv("RNNCLAIMS_TOY_SLEEP", "0")
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                           dashboard_address=None, silence_logs=logging.ERROR)
-    try:
+    with loopback_cluster(2) as cluster:
         yield cluster
-    finally:
-        cluster.close()
 
 
 def _other_torch(cluster, names):
@@ -254,15 +247,19 @@ def test_a_worker_that_reports_another_torch_stops_the_run_before_the_first_cell
     assert executor["allow_mixed_workers"] is True
     assert executor["mixed_workers"][0] == lines[1].removeprefix("rnnclaims: error: ")
     assert loaded.records and {r["versions"]["torch"] for r in loaded.records} <= {OTHER_TORCH, torch.__version__}
+    for r in loaded.records:  # the records of the differing worker carry its version and say so
+        assert (r["versions"]["torch"] == OTHER_TORCH) == bool(r["worker"].get("differs")), r["worker"]
 
 
 def test_a_worker_missing_a_catalogue_is_named(two_workers, tmp_path):
     """The run needs TOY-MEM (tests.cluster_toys:MEM): a registry spec the workers cannot load differs."""
     from claims.workercheck import Expected, check_workers
 
-    expected = Expected.of_run("tests.cluster_toys:MEM", ["TOY-MEM"], "cpu", allow_mixed=False)
+    def expected():  # read now: this checkout's commit may move while the test runs
+        return Expected.of_run("tests.cluster_toys:MEM", ["TOY-MEM"], "cpu", allow_mixed=False)
+
     with Client(two_workers.scheduler_address) as client:
-        assert check_workers(client, expected) == ([], 2)
+        assert check_workers(client, expected()) == ([], 2)
 
         def hide():  # the worker's installation lacks the module behind that catalogue
             import sys
@@ -270,18 +267,17 @@ def test_a_worker_missing_a_catalogue_is_named(two_workers, tmp_path):
             sys.modules["tests.cluster_toys"] = None
 
         client.run(hide, workers=[sorted(client.scheduler_info()["workers"])[0]])
-        lines, asked = check_workers(client, expected)
+        lines, asked = check_workers(client, expected())
     assert asked == 2 and len(lines) == 1
-    assert "claims registry 'tests.cluster_toys:MEM' does not load" in lines[0] and "(controller: all 1 present)" in lines[0]
+    assert "claims registry 'tests.cluster_toys:MEM' does not load" in lines[0]
+    assert "(controller: all 1 present)" in lines[0]
 
 
 def test_a_worker_that_joins_during_the_run_is_refused_on_its_first_cell(tmp_path, monkeypatch):
     import torch
 
     monkeypatch.setenv("RNNCLAIMS_TOY_SLEEP", "0.1")  # 12 cells of >= 12 examples: >= 1.2 s per cell
-    cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
-                           dashboard_address=None, silence_logs=logging.ERROR)
-    try:
+    with loopback_cluster(1) as cluster:
         _other_torch(cluster, {1})  # only the worker named 1, which does not exist yet
         joined = {}
 
@@ -295,9 +291,9 @@ def test_a_worker_that_joins_during_the_run_is_refused_on_its_first_cell(tmp_pat
         with pytest.raises(MixedWorkers) as info:
             run_profile("smoke", tmp_path / "out", registry=TOY, claims="TOY-SLOW", device="cpu", report=False,
                         scheduler=cluster.scheduler_address, progress=progress)
-    finally:
-        cluster.close()
-    assert joined and info.value.lines == [f"worker {joined[1]}: torch {OTHER_TORCH} (controller: {torch.__version__})"]
+    assert joined and len(info.value.lines) == 1 and info.value.lines[0].startswith(f"worker {joined[1]}: ")
+    # (a commit made in this checkout since the run began is named too: the new worker reads the checkout now)
+    assert f"torch {OTHER_TORCH} (controller: {torch.__version__})" in info.value.lines[0]
     assert info.value.headline.startswith("1 worker(s) that joined during the run differ from this controller")
     records = load_results(tmp_path / "out", TOY.ids()).records
     assert records and len(records) < 12  # the cells done before it joined are kept; the run stopped

@@ -18,7 +18,6 @@ These tests start worker processes (seconds each on an idle 2-core machine); the
 from __future__ import annotations
 
 import json
-import logging
 import math
 import os
 import signal
@@ -265,14 +264,10 @@ def test_killing_a_dask_worker_mid_run_loses_no_cell_and_duplicates_none(tmp_pat
 @pytest.fixture(scope="module")
 def own_cluster(no_sleep):
     """A LocalCluster started by the test, its scheduler on 127.0.0.1."""
-    from distributed import LocalCluster
+    from tests.cluster_toys import loopback_cluster
 
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                           dashboard_address=None, silence_logs=logging.ERROR)
-    try:
+    with loopback_cluster(2) as cluster:
         yield cluster
-    finally:
-        cluster.close()
 
 
 def test_run_on_a_scheduler_address(own_cluster, pool_run, tmp_path, monkeypatch):
