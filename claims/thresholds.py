@@ -12,8 +12,9 @@ Model. With t = log2 m and t* = log2 m*,
 so p(m*) = delta exactly, beta > 0 is the slope in natural log-odds per octave, and the lapse
 lam = min(0.01, delta / 4) keeps p in [lam, 1 - lam]: one stray failure far above m* (or one pass far
 below it) moves the posterior by a bounded amount instead of excluding every slope that cannot
-explain it (measured in ``python -m benchmarks.thresholds``: without it the interval's coverage falls
-on the step-shaped curve). The prior is uniform in t* over [log2 m_min - 1, log2 m_max + 1] (a grid of
+explain it (measured in ``python -m benchmarks.thresholds``: on a step from p = 0.85 to p = 0.02 the
+interval covers m* in 70 of 100 runs without the lapse and in 185 of 200 with it; on logistic curves
+it makes no measurable difference). The prior is uniform in t* over [log2 m_min - 1, log2 m_max + 1] (a grid of
 1/32 octave) and log-uniform in beta over [0.5, 30] (20 points); the posterior is that grid times the
 Bernoulli likelihood of every conclusive example (an inconclusive example is counted but carries no
 likelihood).
@@ -40,8 +41,9 @@ updated interval (certifying above the refuted width), and after two refuted wid
 m_max. The reported interval and estimate are the posterior's at the certifying round (before the
 certificate's own examples), with hi clipped to the certified width; when the certificate holds at
 m_max against a posterior lying above m_max, the lower end is the posterior's with the certificate's
-examples. A certificate ending ``inconclusive`` gives status ``inconclusive``, interval and estimate
-kept. Examples: at most ``budget`` in the adaptive phase (certificates' examples count toward it)
+examples. A certificate ending ``inconclusive`` below m_max certifies nothing and counts as refuted
+(its width sits near m*, where p is close to delta; the search goes on above it); at m_max it gives
+status ``inconclusive``, interval and estimate kept. Examples: at most ``budget`` in the adaptive phase (certificates' examples count toward it)
 plus ``test_plan.budget`` per certificate, at most MAX_REFUTED + 1 certificates (one more at m_max
 with ``check_top``).
 
@@ -411,7 +413,7 @@ def search_threshold(sample: Callable[[int], bool | None], plan: SearchPlan, *, 
     (inconclusive on its own); ``seed`` seeds the monotonicity bootstrap.
     """
     search = ThresholdSearch(plan)
-    refuted: list[int] = []  # widths whose certificate ended fails
+    refuted: list[int] = []  # widths below m_max whose certificate did not hold (ended fails or inconclusive)
     while True:
         while (m := search.next_width()) is not None:
             search.add(m, _draw(sample, m))
@@ -435,7 +437,7 @@ def search_threshold(sample: Callable[[int], bool | None], plan: SearchPlan, *, 
         if verdict == "fails" and target == plan.m_max:
             return _final(search, "above", None, (float(plan.m_max), None), cert, seed,
                           f"the sequential test at m_max = {plan.m_max} ended fails")
-        if verdict == "fails":
+        if verdict == "fails" or (verdict == "inconclusive" and target < plan.m_max):
             refuted.append(target)
             continue
         if verdict == "inconclusive":
