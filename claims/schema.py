@@ -59,6 +59,8 @@ class Record(TypedDict, total=False):
     failures: int
     inconclusive: int
     failure_rate_ci: list  # one-sided (1 - alpha) Clopper-Pearson bounds [lo, hi] on p
+    inconclusive_rate: float | None  # inconclusive / examples (None without examples)
+    inconclusive_rate_ci: list  # its two-sided 95% Clopper-Pearson interval [lo, hi]
     margin: float | None  # worst (largest) margin over the examples; <= 1 passes
     margins: list
     example_ok: list
