@@ -92,6 +92,7 @@ __all__ = [
     "search_threshold",
     "monotone_pvalue",
     "failure_model",
+    "candidate_widths",
 ]
 
 STATUSES = ("found", "above", "below", "inconclusive", "non-monotone")

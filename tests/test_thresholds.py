@@ -2,7 +2,9 @@
 censoring, and the coverage of its interval for m* measured on Bernoulli examples from known curves
 (the full table: ``python -m benchmarks.thresholds``, docs/MEASUREMENTS.md)."""
 
-import math
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,6 +22,7 @@ from claims.thresholds import (
 )
 from claims.verdict import TestPlan
 
+ROOT = Path(__file__).resolve().parents[1]
 RECORD_KEYS = {"status", "m_star", "interval", "certificate", "examples", "monotone_p", "probes"}
 
 
@@ -199,3 +202,14 @@ def test_coverage_on_the_other_monotone_curves(name):
     """100 seeded searches each: coverage >= 0.9 (MC se at 0.95: 0.022)."""
     r = simulate("psi", curves()[name], runs=100, budget=200, seed=1)
     assert r["coverage"] >= 0.9, r
+
+
+def test_the_benchmark_prints_its_table_and_rejects_bad_arguments():
+    run = [sys.executable, "-m", "benchmarks.thresholds"]
+    out = subprocess.run(run + ["--runs", "2", "--methods", "psi,grid", "--curves", "all-fail,all-pass"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    rows = [line for line in out.stdout.splitlines() if line.startswith("| psi |") or line.startswith("| grid |")]
+    assert len(rows) == 4 and all("| 1.000 |" in r for r in rows)  # censored correctly in both runs
+    bad = subprocess.run(run + ["--curves", "nope"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "unknown curve 'nope'" in bad.stderr
