@@ -85,7 +85,7 @@ CLAIM = ratio_claim(
         negative_control="W ~ N(0, 4/m): the ratio grows like 2^L (not informative at L = 2, where W does "
         "not enter ||grad||); run at the largest width and the shortest length >= 4",
         expected="the threshold width m*(L) exists inside the width range at every asserted length (smoke L = 2, 4, 8; "
-        "quick up to 16) and grows at most like L^3 (must hold); standard's longer lengths are findings",
+        "quick up to 16) and grows at most like L^4 (must hold); standard's longer lengths are findings",
         label="||grad||^2 / (m H_inf(x,x))",
         limit=1.0,
         control_w_var=CONTROL_W_VAR,

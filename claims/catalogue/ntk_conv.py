@@ -38,6 +38,7 @@ import torch
 
 from claims.base import Claim, Context, Outcome, finite_or_nan
 from claims.catalogue import _init_common as common
+from claims.catalogue._ratio import EXPONENT_BOUND as RATIO_EXPONENT_BOUND
 from claims.fits import loglog_slope
 from claims.registry import register
 from claims.threshold_cell import cells_from_settings, is_threshold_cell, per_cell
@@ -71,7 +72,7 @@ CONTROL_W_VAR = 1.0  # W ~ N(0, 1/m)
 #: error cells (threshold searches) assert m*(2) only when their m_max is at least this width
 MUST_HOLD_MIN_WIDTH = 8192
 #: the growth bound of m*(L) the threshold cells report (asserted nowhere: only L = 2 is asserted)
-EXPONENT_BOUND = 3.0
+EXPONENT_BOUND = RATIO_EXPONENT_BOUND
 
 #: n: sequences per example; slope_widths: the widths of a slope cell; slope_seeds: networks per width
 #: (many at the cheap small width, fewer at the large one); slope_lengths: the lengths with slope cells

@@ -37,6 +37,7 @@ import torch
 
 from claims.base import Claim, Context, Outcome, finite_or_nan
 from claims.catalogue import _init_common as common
+from claims.catalogue._ratio import EXPONENT_BOUND as RATIO_EXPONENT_BOUND
 from claims.registry import register
 from claims.threshold_cell import cells_from_settings, is_threshold_cell, per_cell
 
@@ -68,15 +69,15 @@ CONTROL_N = 32
 #: held in every measured example, per n (measured with the claim's strategy; docs/SPEC_NOTES.md)
 NORMALIZED_MIN_WIDTH: dict[int, int] = {8: 4096, 16: 8192, 32: 16384}
 
-#: the bound on the growth exponent a of m*(L) ~ L^a that smoke and quick assert (docs/SPEC_NOTES.md,
-#: "Threshold widths")
-EXPONENT_BOUND = 3.0
+#: the bound on the growth exponent a of m*(L) ~ L^a that smoke and quick assert: the ratio claims' bound
+#: and reason (claims.catalogue._ratio.EXPONENT_BOUND; docs/SPEC_NOTES.md, "Threshold widths")
+EXPONENT_BOUND = RATIO_EXPONENT_BOUND
 
 #: n sequences per example, and the threshold search per profile (lengths, the asserted ones, the width
 #: range, search examples per length)
 SETTINGS: dict[str, dict] = {
     "smoke": {"n": 8, "threshold": {"lengths": (2, 3, 4, 6, 8), "asserted": (2, 3, 4, 6, 8), "m_min": 16,
-                                    "m_max": 4096, "budget": 24}},
+                                    "m_max": 4096, "budget": 48}},
     "quick": {"n": 8, "threshold": {"lengths": (2, 4, 8, 16), "asserted": (2, 4, 8, 16), "m_min": 16,
                                     "m_max": 8192, "budget": 32}},
     "standard": {"n": 4, "threshold": {"lengths": (2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64), "asserted": (),
@@ -226,7 +227,7 @@ CLAIM = register(
         ),
         expected=(
             "the threshold width m*(L) exists inside the width range at every asserted length (smoke "
-            "L = 2..8, quick up to 16) and grows at most like L^3 (asserted); in the normalized regime "
+            "L = 2..8, quick up to 16) and grows at most like L^4 (asserted); in the normalized regime "
             "lambda_min(H_inf) is a small fraction of the diagonal and m* is large already at L = 2 "
             "(NORMALIZED_MIN_WIDTH): not asserted there unless m_max is at least four times that width"
         ),
