@@ -11,9 +11,10 @@ shared filesystem.
   replaced and its cells are run again; a cell lost twice is recorded as ``error`` with the reason.
 - :class:`DaskExecutor`: ``distributed`` on a ``LocalCluster`` of N worker processes (loopback only) or
   on a running scheduler (``tls://HOST:PORT`` with certificates, :class:`claims.remote.Remote`; a plain
-  ``tcp://`` address to another machine draws a one-line warning). Before the first cell every worker's
-  identity (versions, commit, device kind, catalogues) is compared with the controller's
-  (:mod:`claims.workercheck`); a worker that joins later checks itself before its first cell. A CPU
+  ``tcp://`` address to another machine draws a one-line warning). On a running scheduler, before the
+  first cell every worker's identity (versions, commit, device kind, catalogues) is compared with the
+  controller's (:mod:`claims.workercheck`); a worker that joins later checks itself before its first
+  cell (a LocalCluster's workers are the controller's own child processes and are not asked). A CPU
   cell whose memory estimate ``claim.memory_bytes`` exceeds ``MEMORY_FRACTION`` x every worker's
   memory limit is recorded ``skipped`` without being sent; one that fits some workers is restricted
   to those. Every cell is submitted at once with ``priority=`` its
@@ -363,16 +364,9 @@ class DaskExecutor:
         from claims.workercheck import Expected, MixedWorkers, check_workers
 
         allow = bool(self.remote is not None and self.remote.allow_mixed_workers)
-
-        def expected() -> Expected:
-            return Expected.of_run(tasks[0].registry, [t.claim_id for t in tasks], tasks[0].device,
+        expected = Expected.of_run(tasks[0].registry, [t.claim_id for t in tasks], tasks[0].device,
                                    allow_mixed=allow)
-
-        self._expected = expected()
-        lines, asked = check_workers(self.client, self._expected)
-        if lines and expected() != self._expected:  # this checkout moved during the check: ask again
-            self._expected = expected()
-            lines, asked = check_workers(self.client, self._expected)
+        lines, asked, self._expected = check_workers(self.client, expected)
         if lines and not allow:
             raise MixedWorkers(lines, asked)
         self.mixed.extend(lines)
@@ -403,7 +397,8 @@ class DaskExecutor:
 
         if not tasks:
             return
-        self._check_workers(tasks)
+        if self.remote is not None:  # a LocalCluster's workers are this controller's own children
+            self._check_workers(tasks)
         workers = self.client.scheduler_info().get("workers", {})
         self._limits = {a: int(w.get("memory_limit") or 0) for a, w in workers.items()}
         by_future: dict[Any, Task] = {}

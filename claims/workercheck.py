@@ -184,15 +184,23 @@ def check_this_worker(expected: Expected | None) -> list[str]:
     return diffs
 
 
-def check_workers(client: Any, expected: Expected) -> tuple[list[str], int]:
+def check_workers(client: Any, expected: Expected) -> tuple[list[str], int, Expected]:
     """Ask every worker of ``client``'s cluster for its differences from the controller: one line per
-    worker that differs (or cannot answer), and the number of workers asked."""
-    answers = client.run(_report, expected, on_error="return")
-    lines = []
-    for address, answer in sorted(answers.items()):
-        if isinstance(answer, BaseException):
-            lines.append(f"worker {address}: cannot report its rnn-claims identity "
-                         f"({type(answer).__name__}: {answer})")
-        elif answer:
-            lines.append(f"worker {address}: " + "; ".join(answer))
-    return lines, len(answers)
+    worker that differs (or cannot answer), the number of workers asked, and the controller identity
+    they were compared with (read again, and the workers asked again, when this controller's checkout
+    moved while they answered)."""
+    for attempt in range(2):
+        answers = client.run(_report, expected, on_error="return")
+        lines = []
+        for address, answer in sorted(answers.items()):
+            if isinstance(answer, BaseException):
+                lines.append(f"worker {address}: cannot report its rnn-claims identity "
+                             f"({type(answer).__name__}: {answer})")
+            elif answer:
+                lines.append(f"worker {address}: " + "; ".join(answer))
+        again = Expected.of_run(expected.registry, expected.claim_ids, expected.device,
+                                allow_mixed=expected.allow_mixed) if lines and not attempt else expected
+        if again == expected:
+            break
+        expected = again
+    return lines, len(answers), expected

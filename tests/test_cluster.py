@@ -255,11 +255,9 @@ def test_a_worker_missing_a_catalogue_is_named(two_workers, tmp_path):
     """The run needs TOY-MEM (tests.cluster_toys:MEM): a registry spec the workers cannot load differs."""
     from claims.workercheck import Expected, check_workers
 
-    def expected():  # read now: this checkout's commit may move while the test runs
-        return Expected.of_run("tests.cluster_toys:MEM", ["TOY-MEM"], "cpu", allow_mixed=False)
-
+    expected = Expected.of_run("tests.cluster_toys:MEM", ["TOY-MEM"], "cpu", allow_mixed=False)
     with Client(two_workers.scheduler_address) as client:
-        assert check_workers(client, expected()) == ([], 2)
+        assert check_workers(client, expected)[:2] == ([], 2)
 
         def hide():  # the worker's installation lacks the module behind that catalogue
             import sys
@@ -267,7 +265,7 @@ def test_a_worker_missing_a_catalogue_is_named(two_workers, tmp_path):
             sys.modules["tests.cluster_toys"] = None
 
         client.run(hide, workers=[sorted(client.scheduler_info()["workers"])[0]])
-        lines, asked = check_workers(client, expected())
+        lines, asked, _ = check_workers(client, expected)
     assert asked == 2 and len(lines) == 1
     assert "claims registry 'tests.cluster_toys:MEM' does not load" in lines[0]
     assert "(controller: all 1 present)" in lines[0]
