@@ -1,5 +1,5 @@
-"""Counterexample search (:mod:`claims.search`) for FWD and BWD: the worst input of the regime at one
-fixed random initialization.
+"""Counterexample search (:mod:`claims.search`) for FWD, BWD and GRAD: the worst input of the regime at
+one fixed random initialization.
 
 FWD states 1/2 <= ||h_l(x)||^2 / q_l(x) <= 2 and BWD 1/4 <= ||delta_l(x)||^2 / m <= 1 for EVERY input x
 of the regime and every l, with high probability over the initialization. A search cell fixes the
@@ -9,10 +9,13 @@ step norms in [1/4, 4]) for the largest measured constant
 
     c(x) = max(r_max / r_inf, r_inf / r_min)   over l = 1..L,   r_inf = 1 (FWD), 1/2 (BWD),
 
-score = c / 2 (> 1 a counterexample to the declared c = 2). The exact score is the claim's own ratio
-(``fwd.forward_ratios``, ``bwd.backward_ratios`` on ``rnn_core``'s network, float64); the gradient
+score = c / 2 (> 1 a counterexample to the declared c = 2). GRAD is the same with the one ratio
+r(x) = ||grad_W f(x)||_F^2 / (m H_inf(x, x)) (r_inf = 1), H_inf(x, x) = (1/2) sum_{l<L} q_l and
+||grad_W f||_F^2 = sum_{l, l' >= 2} <delta_l, delta_l'> <h_{l-1}, h_{l'-1}>.
+The exact score is the claim's own ratio (``fwd.forward_ratios``, ``bwd.backward_ratios``,
+``grad.gradient_ratios`` on ``rnn_core``'s network, float64); the gradient
 comes from a plain autograd transcription of the forward pass (h_l = relu(W h_{l-1} + A X_l)) and, for
-BWD, of the backward pass delta_L = D_L B^T, delta_l = D_l W^T delta_{l+1} with the masks D_l = 1[g_l > 0]
+BWD and GRAD, of the backward pass delta_L = D_L B^T, delta_l = D_l W^T delta_{l+1} with the masks D_l = 1[g_l > 0]
 replaced by sigmoid(g_l / tau_l), tau_l = 0.1 std(g_l): ||delta_l||^2 depends on x only through the
 masks, which are piecewise constant, so the exact ratio has zero gradient almost everywhere.
 
@@ -20,8 +23,7 @@ Which claims fit a search, and why the rest do not:
 - NTK-PD (every dataset with separation >= 0.01), PERT (every Delta with ||Delta||_2 = omega), FWD and
   BWD (every input) are universally quantified over a continuous constraint set with a cheap,
   piecewise-differentiable margin: searched.
-- GRAD (||grad_W f(x)||^2 / (m H_inf(x, x)) for every x) fits the same way as FWD (one forward and one
-  backward pass, masks smoothed as for BWD); not wired here for time, it is the next one to add.
+- GRAD (||grad_W f(x)||^2 / (m H_inf(x, x)) for every x) fits the same way: ``search_grad``.
 - NTK-PD-M (lambda_min(H_m) >= lambda_min(H_inf) / 2 for every dataset) fits in principle (datasets as
   in NTK-PD, the empirical kernel through autograd), at O(n^2 L^2 m) per step.
 - NTK-CONV, LAZY, GEN-ADD, GEN-KRR, CPLX-ADD, CPLX-NVAR, RAND-LABEL are statements about a distribution
@@ -40,7 +42,7 @@ import torch
 
 from claims.base import Context
 
-__all__ = ["SEARCH", "SMOOTH_MASK", "search_cells", "search_fwd", "search_bwd", "forward_autograd",
+__all__ = ["SEARCH", "SMOOTH_MASK", "search_cells", "search_fwd", "search_bwd", "search_grad", "forward_autograd",
            "backward_autograd", "ratio_score"]
 
 C_DECLARED = 2.0
@@ -57,9 +59,9 @@ SEARCH: dict[str, dict[str, tuple]] = {
 
 
 def search_cells(profile: Any, claim_id: str) -> list[dict]:
-    """The search cells of FWD or BWD under ``profile``: {"kind": "search", "m", "L", "regime"}."""
-    if claim_id not in ("FWD", "BWD"):
-        raise ValueError(f"claim_id must be FWD or BWD, got {claim_id!r}")
+    """The search cells of FWD, BWD or GRAD under ``profile``: {"kind": "search", "m", "L", "regime"}."""
+    if claim_id not in ("FWD", "BWD", "GRAD"):
+        raise ValueError(f"claim_id must be FWD, BWD or GRAD, got {claim_id!r}")
     name = getattr(profile, "name", profile)
     if name not in SEARCH:
         raise ValueError(f"search cells: unknown profile {name!r}; known: {', '.join(SEARCH)}")
@@ -118,7 +120,7 @@ def _problem(cell: dict, ctx: Context, which: str):
     from rnn_core.targets import TargetSpec
 
     L, regime = int(cell["L"]), cell["regime"]
-    limit = 1.0 if which == "FWD" else 0.5
+    limit = 0.5 if which == "BWD" else 1.0
     nets: dict[tuple, Any] = {}
 
     def net(base):
@@ -139,6 +141,10 @@ def _problem(cell: dict, ctx: Context, which: str):
             from claims.catalogue.fwd import forward_ratios
 
             return ratio_score(forward_ratios(net(base), X), limit)
+        if which == "GRAD":
+            from claims.catalogue.grad import gradient_ratios
+
+            return ratio_score(gradient_ratios(net(base), X)[0], limit)
         from claims.catalogue.bwd import backward_ratios
 
         return ratio_score(backward_ratios(net(base), X), limit)
@@ -149,6 +155,11 @@ def _problem(cell: dict, ctx: Context, which: str):
         if which == "FWD":
             q = torch.cumsum((X * X).sum(dim=2), dim=1)
             r = torch.stack([(h * h).sum(dim=1) for h in hs], dim=1) / q
+        elif which == "GRAD":  # one sequence: ||sum_{l>=2} delta_l h_{l-1}^T||_F^2 / (m (1/2) sum_{l<L} q_l)
+            D = torch.cat(backward_autograd(p, gs)[1:], dim=0)
+            Hp = torch.cat(hs[:-1], dim=0)
+            q = torch.cumsum((X * X).sum(dim=2), dim=1)
+            r = ((D @ D.T) * (Hp @ Hp.T)).sum() / (p.m * 0.5 * q[0, :-1].sum())
         else:
             r = torch.stack([(d * d).sum(dim=1) for d in backward_autograd(p, gs)], dim=1) / p.m
         return torch.log(torch.maximum(r.max() / limit, limit / r.min()))
@@ -169,6 +180,11 @@ def _problem(cell: dict, ctx: Context, which: str):
 def search_fwd(cell: dict, ctx: Context):
     """FWD's search problem (``Claim.search``): c = max over l of ||h_l||^2 / q_l and its inverse."""
     return _problem(cell, ctx, "FWD")
+
+
+def search_grad(cell: dict, ctx: Context):
+    """GRAD's search problem (``Claim.search``): c = max(r, 1 / r), r = ||grad_W f(x)||_F^2 / (m H_inf(x, x))."""
+    return _problem(cell, ctx, "GRAD")
 
 
 def search_bwd(cell: dict, ctx: Context):
