@@ -30,6 +30,12 @@ The rule is evaluated with the separation the recipe CLAIMS (its floor, 0.01), s
 eigenvalue computation resolves the violated premise; the SPEC's float64 floor check lambda_min /
 lambda_max <= 1e-8 L is recorded as ``floor_ok``.
 
+Search cells (kind "search", :mod:`claims.search`): the lemma is "for every dataset", so these cells attack
+it: points are datasets X (n, L, d) of the regime with separation >= 0.01 (``search_project``, checked by
+``search_feasible``), score = C_PD delta^2 / (n lambda_min(H_hat)) (> 1 a counterexample), gradients through
+``infinite_ntk_autograd``. The n = 2 worst case is known in closed form (``worst_pair_constant``): the
+declared 1/2 is attained at L = 2.
+
 Axes: L, regime, n (no width). Directions, d (1..4) and the token vocabulary (2..16: small vocabularies
 are the adversarial case) are drawn by hypothesis; the separation floor 0.01 is enforced by redrawing.
 """

@@ -30,6 +30,12 @@ Pass: every statistic <= its bound at every omega of the grid, both directions, 
 largest value / bound; measured constant of a statistic = max value / (omega L)^p; slopes: least-squares
 log-log slopes in omega (:func:`claims.fits.loglog_slope`) of the worst value, overall and per direction.
 
+Search cells (kind "search", :mod:`claims.search`): the lemma is "for every Delta with ||Delta||_2 = omega",
+so one cell per statistic searches Delta = omega P Q^T of rank <= 2L (``project_spectral`` keeps
+||P Q^T||_2 = 1) at the largest omega of the rule, for one sequence and network of a drawn recipe; score =
+the statistic / its bound by ``perturbation_statistics`` with the dense Delta, gradients through a plain
+autograd transcription of the perturbed pass.
+
 Control: perturbations far outside the near-initialization regime at a length where it matters: the
 omegas CONTROL_OMEGAS = (1, 2, 4) instead of the grid, at L = CONTROL_L = 16, the paper's init and the
 largest width. A perturbation of spectral norm 1-4 (W's is ~2 sqrt 2) changes the recurrence itself:
