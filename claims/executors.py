@@ -107,7 +107,7 @@ def run_task(task: Task) -> dict:
 def run_task_on_dask(task: Task, expected: Any = None) -> dict:
     """run_task on a Dask worker, after checking that the worker runs what the controller runs
     (``expected``: :class:`claims.workercheck.Expected`; a worker that differs refuses the cell with
-    ``WorkerDiffers``, or, when mixing is allowed, runs it and lists the differences in the record's
+    ``WorkerDiffers``, or, when mixing is allowed, runs it and names the differences in the record's
     ``worker.differs``). The worker's event-loop thread uses the global ``random`` module
     (heartbeat jitter) while a cell draws its example; Hypothesis compares the global random state
     before and after each draw and reports that other thread's use as "Do not use the `random` module
@@ -119,12 +119,12 @@ def run_task_on_dask(task: Task, expected: Any = None) -> dict:
 
     from claims.workercheck import check_this_worker
 
-    diffs = check_this_worker(expected)
+    differs = check_this_worker(expected)
     warnings.filterwarnings("ignore", message="Do not use the `random` module inside strategies",
                             category=HypothesisDeprecationWarning)
     record = run_task(task)
-    if diffs:
-        record["worker"] = {**record.get("worker", {}), "differs": diffs}
+    if differs:
+        record["worker"] = {**record.get("worker", {}), "differs": differs}
     return record
 
 
@@ -440,11 +440,9 @@ class DaskExecutor:
 
     def _note(self, record: dict) -> None:
         """Keep the line of a differing worker that ran a cell (mixing allowed)."""
-        worker = record.get("worker") or {}
-        if worker.get("differs"):
-            line = f"worker {worker.get('host')} (pid {worker.get('pid')}): " + "; ".join(worker["differs"])
-            if line not in self.mixed:
-                self.mixed.append(line)
+        line = (record.get("worker") or {}).get("differs")
+        if line and line not in self.mixed:
+            self.mixed.append(line)
 
     def _submit(self, task: Task, *, priority: int, workers: list[str] | None = None) -> Any:
         gpu = task.device.startswith("cuda")

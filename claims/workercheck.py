@@ -170,18 +170,21 @@ def _report(expected: Expected) -> Any:
     return diffs
 
 
-def check_this_worker(expected: Expected | None) -> list[str]:
-    """On a worker, before a cell: its differences from the controller, from the check at the start of
-    the run or, for a worker that joined later, computed now. Raises :class:`WorkerDiffers` (one line
-    naming the worker) when there are any and mixing is not allowed."""
+def check_this_worker(expected: Expected | None) -> str | None:
+    """On a worker, before a cell: the line naming this worker and how it differs from the controller
+    (None when it matches), from the check at the start of the run or, for a worker that joined later,
+    computed now. Raises :class:`WorkerDiffers` with that line when mixing is not allowed."""
     if expected is None:
-        return []
+        return None
     diffs = _CHECKED.get(expected)
     if diffs is None:
         diffs = _CHECKED[expected] = expected.differences()
-    if diffs and not expected.allow_mixed:
-        raise WorkerDiffers(f"worker {_where()}: " + "; ".join(diffs))
-    return diffs
+    if not diffs:
+        return None
+    line = f"worker {_where()}: " + "; ".join(diffs)
+    if not expected.allow_mixed:
+        raise WorkerDiffers(line)
+    return line
 
 
 def check_workers(client: Any, expected: Expected) -> tuple[list[str], int, Expected]:
