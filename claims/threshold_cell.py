@@ -20,8 +20,9 @@ Verdict over the asserted lengths (all lengths when the cell names none):
   test at m_max), or the growth exponent's 95% interval lies wholly above ``exponent_bound``;
 - ``holds``: at every asserted length m* is found or below the range, and the exponent's interval lies
   below ``exponent_bound`` (a cell of one length, or whose every length sits at the floor, has no growth);
-- the growth law is part of the verdict only when every length of the cell is asserted (or none is: a
-  finding); a cell that asserts some of its lengths reports the growth over all of them;
+- the growth law of the verdict is fitted over the asserted lengths (``growth_asserted`` in the record
+  when they are fewer than the cell's lengths, whose fit over every length is ``growth``); a cell that
+  asserts one length of several asserts no growth;
 - ``inconclusive`` otherwise, with the reason.
 
 The record is the grid record of :func:`claims.cell.base_record` plus ``kind``, ``thresholds`` (one dict
@@ -153,7 +154,7 @@ def threshold_verdict(thresholds: list[dict], growth: dict, asserted: list[int])
     """``(verdict, reason)`` of a threshold cell from its per-length results and growth fit (the rule of
     the module docstring)."""
     checked = [t for t in thresholds if not asserted or t["L"] in asserted]
-    growth_asserted = not asserted or set(asserted) >= {t["L"] for t in thresholds}
+    growth_asserted = len(checked) >= 2
     above = [t["L"] for t in checked if t["status"] == "above"]
     bound = growth.get("bound")
     ci = growth.get("exponent_ci")
@@ -165,13 +166,10 @@ def threshold_verdict(thresholds: list[dict], growth: dict, asserted: list[int])
     open_ = [f"L = {t['L']} ({t['status']})" for t in checked if t["status"] not in ("found", "below")]
     if open_:
         return "inconclusive", "threshold not certified at " + ", ".join(open_)
-    found = [t for t in thresholds if t["status"] == "found"]
     if not growth_asserted:
         return "holds", f"m* certified inside the width range at L = {', '.join(str(t['L']) for t in checked)}"
-    if not found:
-        return "holds", "m* <= m_min at every length (no growth to fit)"
-    if len(thresholds) == 1:
-        return "holds", f"m* certified inside the width range at L = {thresholds[0]['L']} (one length: no growth)"
+    if not [t for t in checked if t["status"] == "found"]:
+        return "holds", "m* <= m_min at every asserted length (no growth to fit)"
     if ci is None or ci[1] is None:
         return "inconclusive", f"no exponent interval for m*(L): {growth.get('note') or 'too few points'}"
     if ci[1] > bound:
@@ -231,10 +229,17 @@ def evaluate_threshold_cell(claim: Claim, cell: dict, profile: Any, record: dict
         entry = {"L": int(L), **result.to_dict(), "cost_s": time.perf_counter() - t0}
         results.append(json_safe(entry))
 
-    xs, lows, highs = _growth_points(results, m_min, m_max)
     bound = float(cell["exponent_bound"])
-    growth = json_safe(growth_law(xs, lows, highs).to_dict(bound))
-    verdict, reason = threshold_verdict(results, growth, list(cell.get("asserted_lengths") or []))
+    asserted = list(cell.get("asserted_lengths") or [])
+
+    def fit(rows: list[dict]) -> dict:
+        return json_safe(growth_law(*_growth_points(rows, m_min, m_max)).to_dict(bound))
+
+    growth = fit(results)
+    checked = [t for t in results if t["L"] in asserted]
+    if len(asserted) >= 2 and len(checked) < len(results):
+        record["growth_asserted"] = fit(checked)
+    verdict, reason = threshold_verdict(results, record.get("growth_asserted", growth), asserted)
     record.update(
         verdict=verdict,
         reason=reason,

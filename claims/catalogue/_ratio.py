@@ -13,10 +13,12 @@ Cells. Whether the rule holds depends on the width: the spread of r_l is a produ
 of variance O(1/m), so the quantity of interest is the threshold width m*(L) from which the failure rate
 of one example is at most delta. Per regime, one threshold cell (:mod:`claims.threshold_cell`) searches
 m*(L) over the profile's lengths (``THRESHOLDS``) and fits its growth; the smoke and quick cells assert
-that m*(L) exists inside the width range at every length (L = 2 alone cannot see the recurrent weight:
+that m*(L) exists inside the width range at every length up to 8 (L = 2 alone cannot see the recurrent weight:
 h_1 = relu(A X_1)) and that m*(L) grows at most like L^EXPONENT_BOUND. A recurrent variance off by a
 factor (1 + e) moves the limit of r_l by about (1 + e)^l, so a 20% error fails the L = 8 search at every
-width. The negative controls (a broken W variance) stay grid cells at the largest width.
+width. The negative controls (a broken W variance) stay grid cells at the largest width. Search cells
+(:mod:`claims.catalogue._search_stability`) attack the "every input" of the statement at one fixed
+initialization; they are findings.
 """
 
 from __future__ import annotations
@@ -28,7 +30,9 @@ import torch
 
 from claims.base import Claim, Context, Outcome, finite_or_nan
 from claims.catalogue import _init_common as common
+from claims.catalogue import _search_stability
 from claims.registry import register
+from claims.search import evaluations, is_search_cell
 from claims.threshold_cell import cells_from_settings, is_threshold_cell, per_cell
 
 __all__ = ["C_DECLARED", "EXPONENT_BOUND", "N_SEQUENCES", "THRESHOLDS", "RatioSpec", "ratio_claim",
@@ -48,7 +52,10 @@ N_SEQUENCES: dict[str, int] = {"smoke": 6, "quick": 8, "standard": 4, "full": 16
 #: the threshold search per profile: lengths, the asserted ones, the width range, search examples per length
 THRESHOLDS: dict[str, dict[str, Any]] = {
     "smoke": {"lengths": (2, 3, 4, 6, 8), "asserted": (2, 3, 4, 6, 8), "m_min": 16, "m_max": 4096, "budget": 48},
-    "quick": {"lengths": (2, 4, 8, 16), "asserted": (2, 4, 8, 16), "m_min": 16, "m_max": 16384, "budget": 48},
+    # L = 16 is searched up to 4096 and reported; certifying it needs 12 examples at m ~ 10^4, which
+    # alone takes quick's 10 minutes (docs/SPEC_NOTES.md, "Threshold widths")
+    "quick": {"lengths": (2, 3, 4, 6, 8, 16), "asserted": (2, 3, 4, 6, 8), "m_min": 16, "m_max": 4096,
+              "budget": 48},
     "standard": {"lengths": (2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64), "asserted": (), "m_min": 32,
                  "m_max": 8192, "budget": 60},
     "full": {"lengths": (2, 4, 8, 16, 32, 64, 128, 256), "asserted": (), "m_min": 64, "m_max": 32768,
@@ -77,6 +84,7 @@ class RatioSpec:
     flops: Callable[[int, int, int], float]
     per_layer: bool = True
     figures: tuple = ()
+    search: Callable | None = None  # the counterexample search's objective (claims.search)
 
 
 def threshold_cells(profile: Any) -> list[dict]:
@@ -92,7 +100,8 @@ def ratio_claim(spec: RatioSpec) -> Claim:
         return N_SEQUENCES[getattr(profile, "name", profile)]
 
     def cells(profile: Any) -> list[dict]:
-        return threshold_cells(profile) + common.control_cells(profile, spec.control_w_var)
+        searched = _search_stability.search_cells(profile, spec.id) if spec.search else []
+        return threshold_cells(profile) + common.control_cells(profile, spec.control_w_var) + searched
 
     def example_strategy(cell: dict, profile: Any):
         return common.recipes_for(cell, n_of(profile))
@@ -119,7 +128,12 @@ def ratio_claim(spec: RatioSpec) -> Claim:
         m, L = int(cell["m"]), int(cell["L"])
         return common.seconds(spec.flops(m, n_of(profile), L), draws=m * m)
 
-    strategy, memory_bytes, cost = per_cell(example_strategy, example_memory, example_cost)
+    def cell_cost(cell: dict, profile: Any) -> float:
+        if is_search_cell(cell):  # a search evaluates the example's score many times
+            return evaluations(profile, cell) * example_cost(cell, profile)
+        return example_cost(cell, profile)
+
+    strategy, memory_bytes, cost = per_cell(example_strategy, example_memory, cell_cost)
 
     return register(
         Claim(
@@ -141,6 +155,7 @@ def ratio_claim(spec: RatioSpec) -> Claim:
             cost=cost,
             settings={name: {"n": n, "threshold": THRESHOLDS[name]} for name, n in N_SEQUENCES.items()},
             figures=spec.figures,
+            search=spec.search,
             precision=common.RATIO_PRECISION,
             max_shrink=4,  # failing grid cells are controls or findings: a few shrink steps suffice
         )

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import torch
 
+from claims.catalogue import _search_stability
 from claims.catalogue._ratio import C_DECLARED, RatioSpec, ratio_claim
 
 __all__ = ["CLAIM", "C_DECLARED", "LIMIT", "CONTROL_W_VAR", "backward_ratios", "evaluate"]
@@ -48,12 +49,13 @@ CLAIM = ratio_claim(
         "(measured constant c = max(2 ratio_max, 1 / (2 ratio_min)) <= 2); margin c / 2",
         negative_control="W ~ N(0, 1/m) (vanishing): ||delta_l||^2 / m -> (1/2)^(L-l+1), below 1/4 from "
         "L = 3 on (at the bound at L = 2); run at the largest width and the shortest length >= 4",
-        expected="the threshold width m*(L) exists inside the width range at every asserted length (smoke L = 2, 4, 8; "
-        "quick up to 16) and grows at most like L^4 (must hold); standard's longer lengths are findings",
+        expected="the threshold width m*(L) exists inside the width range at every asserted length (smoke and quick "
+        "L = 2..8, quick also reports L = 16) and grows at most like L^4 (must hold); standard's longer lengths are findings",
         label="||delta_l||^2 / m",
         limit=LIMIT,
         control_w_var=CONTROL_W_VAR,
         ratios=_ratios,
+        search=_search_stability.search_bwd,
         flops=lambda m, n, L: 4.0 * n * L * m * m,
         figures=("reports.figures:backward_layers_figure",),
     )

@@ -17,6 +17,7 @@ import math
 
 import torch
 
+from claims.catalogue import _search_stability
 from claims.catalogue._ratio import C_DECLARED, RatioSpec, ratio_claim
 from rnn_core.numerics import guarded_ratio
 
@@ -52,12 +53,13 @@ CLAIM = ratio_claim(
         "(measured constant c = max(ratio_max, 1/ratio_min) <= 2); margin c / 2",
         negative_control="W ~ N(0, 4/m) (exploding): ||h_l||^2 -> sum_k 2^(l-k) ||X_k||^2, outside [1/2, 2] "
         "from l = 3 on; run at the largest width and the shortest length >= 4",
-        expected="the threshold width m*(L) exists inside the width range at every asserted length (smoke L = 2, 4, 8; "
-        "quick up to 16) and grows at most like L^4 (must hold); standard's longer lengths are findings",
+        expected="the threshold width m*(L) exists inside the width range at every asserted length (smoke and quick "
+        "L = 2..8, quick also reports L = 16) and grows at most like L^4 (must hold); standard's longer lengths are findings",
         label="||h_l||^2 / q_l",
         limit=1.0,
         control_w_var=CONTROL_W_VAR,
         ratios=_ratios,
+        search=_search_stability.search_fwd,
         flops=lambda m, n, L: 2.0 * n * L * m * m,
         figures=("reports.figures:forward_layers_figure",),
     )

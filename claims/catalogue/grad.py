@@ -23,6 +23,7 @@ import math
 
 import torch
 
+from claims.catalogue import _search_stability
 from claims.catalogue._ratio import C_DECLARED, RatioSpec, ratio_claim
 from rnn_core.numerics import guarded_ratio
 
@@ -84,12 +85,13 @@ CLAIM = ratio_claim(
         "1/ratio_min) <= 2); margin c / 2",
         negative_control="W ~ N(0, 4/m): the ratio grows like 2^L (not informative at L = 2, where W does "
         "not enter ||grad||); run at the largest width and the shortest length >= 4",
-        expected="the threshold width m*(L) exists inside the width range at every asserted length (smoke L = 2, 4, 8; "
-        "quick up to 16) and grows at most like L^4 (must hold); standard's longer lengths are findings",
+        expected="the threshold width m*(L) exists inside the width range at every asserted length (smoke and quick "
+        "L = 2..8, quick also reports L = 16) and grows at most like L^4 (must hold); standard's longer lengths are findings",
         label="||grad||^2 / (m H_inf(x,x))",
         limit=1.0,
         control_w_var=CONTROL_W_VAR,
         ratios=_ratios,
+        search=_search_stability.search_grad,
         # forward and backward passes, plus the per-input (L x L) Gram matrices
         flops=lambda m, n, L: 4.0 * n * L * m * m + 4.0 * n * L * L * m,
         per_layer=False,
