@@ -184,6 +184,7 @@ def evaluate_threshold_cell(claim: Claim, cell: dict, profile: Any, record: dict
     """Fill ``record`` (a :func:`claims.cell.base_record`) for a threshold cell and return it.
 
     Exceptions propagate (the caller turns them into verdict ``error``)."""
+    from claims.cell import inconclusive_rate
     from claims.fits import growth_law
     from claims.registry import recipe_to_dict
     from claims.thresholds import SearchPlan, search_threshold
@@ -248,6 +249,7 @@ def evaluate_threshold_cell(claim: Claim, cell: dict, profile: Any, record: dict
         examples=outcomes_seen["examples"],
         failures=outcomes_seen["failures"],
         inconclusive=outcomes_seen["inconclusive"],
+        **inconclusive_rate(outcomes_seen["inconclusive"], outcomes_seen["examples"]),
         series=[{"L": t["L"], "m": p["m"], "examples": p["examples"], "failures": p["failures"]}
                 for t in results for p in t.get("probes", [])],
     )

@@ -113,6 +113,7 @@ def test_toy_thresholds_are_found_and_the_growth_law_is_the_true_one():
     lo, hi = growth["exponent_ci"]
     assert lo <= 2.0 <= hi and hi <= 3.0  # m* = 16 L^2
     assert record["examples"] == sum(t["examples"] for t in record["thresholds"])
+    assert record["inconclusive_rate"] == 0.0 and record["inconclusive_rate_ci"][0] == 0.0
     assert {"L", "m", "examples", "failures"} <= set(record["series"][0])
 
 
