@@ -186,12 +186,9 @@ def evaluate_cell(claim: Claim, cell: dict, profile: Any, *, device: Any, seed: 
     Errors inside the claim (strategy, evaluation, estimates) never propagate: they give verdict
     ``error`` with the message. ``device`` is a resolved torch device; ``seed`` the run seed;
     ``dtype`` the run's policy ("auto" or "float64")."""
-    if cell.get("kind") == "search":
-        from claims.search import evaluate_search_cell
-
-        return evaluate_search_cell(claim, cell, profile, device=device, seed=seed, dtype=dtype)
     t0 = time.perf_counter()
-    net = network_dtype(claim, dtype)
+    searching = cell.get("kind") == "search"
+    net = "float64" if searching else network_dtype(claim, dtype)  # a search compares scores near 1
     record = base_record(claim, cell, profile, device, seed=seed, dtype=net)
     stage = "memory_bytes"
     try:
@@ -202,6 +199,11 @@ def evaluate_cell(claim: Claim, cell: dict, profile: Any, *, device: Any, seed: 
             record["message"] = record["reason"] = (
                 f"memory guard: needs about {need / 2**30:.2f} GiB, {have / 2**30:.2f} GiB available on {device}")
             return record
+        if searching:
+            from claims.search import search_into
+
+            stage = "search"
+            return search_into(claim, cell, profile, record, device, seed)
         if is_threshold_cell(cell):
             stage = "threshold search"
             ctx = Context(device=device, profile=profile, dtype=_torch_dtype(net))

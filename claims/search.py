@@ -3,7 +3,7 @@
 A lemma of the form "for every input z in the constraint set Z: score(z) <= 1" (score = the example's
 margin against the pass rule, scale-free, > 1 a counterexample) is attacked, not sampled. A claim that
 supports this gives ``Claim.search(cell, ctx) -> SearchProblem`` and lists cells with
-``"kind": "search"``; :func:`evaluate_search_cell` runs one:
+``"kind": "search"``; :func:`search_into` runs one (called by :func:`claims.cell.evaluate_cell`):
 
 1. Random baseline. ``random`` recipes of ``problem.strategy`` drawn by hypothesis's generate phase
    (:func:`claims.sampling.draw_recipes`, the cell's seed): each gives a start point
@@ -39,14 +39,13 @@ import json
 import math
 import statistics
 import time
-import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import torch
 
 __all__ = ["EFFORT", "SCORE_TOL", "evaluations", "SearchProblem", "SearchPoint", "Candidate", "search", "evaluate_point",
-           "evaluate_search_cell", "effort_for", "is_search_cell"]
+           "search_into", "effort_for", "is_search_cell"]
 
 #: a worst score within this of 1 is at the bound to float64 rounding (see the module docstring)
 SCORE_TOL = 1e-9
@@ -274,7 +273,7 @@ def evaluate_point(claim: Any, cell: dict, point: SearchPoint, ctx: Any):
 
     import dataclasses
 
-    ctx = dataclasses.replace(ctx, dtype=torch.float64)  # searches run in float64 (see evaluate_search_cell)
+    ctx = dataclasses.replace(ctx, dtype=torch.float64)  # searches run in float64 (see search_into)
     problem = _problem(claim, cell, ctx)
     z = point.tensor(ctx.device)
     why = problem.feasible(z, point.base)
@@ -307,77 +306,64 @@ def reproduce_command(claim_id: str, cell: dict, recipe: dict) -> str:
             f"--recipe {shlex.quote(json.dumps(recipe))}")
 
 
-def evaluate_search_cell(claim: Any, cell: dict, profile: Any, *, device: Any, seed: int = 0,
-                         dtype: str = "auto") -> dict:
-    """Run one search cell and return its record (:func:`claims.cell.base_record` plus ``kind`` and
-    ``search``). Networks and kernels run in float64 whatever ``dtype`` says (a search compares scores
-    near 1). Errors give verdict ``error`` with the message, like a sampled cell."""
+def search_into(claim: Any, cell: dict, profile: Any, record: dict, device: Any, seed: int = 0) -> dict:
+    """Run one search cell into ``record`` (a :func:`claims.cell.base_record`, filled by
+    :func:`claims.cell.evaluate_cell`) and return it, with ``kind`` and ``search`` added. Networks and
+    kernels run in float64 whatever the run's dtype policy says (a search compares scores near 1).
+    Exceptions propagate: the caller records them as verdict ``error``."""
     from claims.base import Context, finite_or_nan
-    from claims.cell import base_record
     from claims.sampling import cell_seed
     from claims.schema import json_safe
 
     t0 = time.perf_counter()
-    record = base_record(claim, cell, profile, device, seed=seed, dtype="float64")
     record["kind"] = "search"
-    stage = "setup"
-    try:
-        effort = effort_for(profile, cell)
-        ctx = Context(device=device, profile=profile, dtype=torch.float64)
-        problem = _problem(claim, cell, ctx)
-        draw_seed = cell_seed(claim.id, cell, seed)
-        record["seeds"] = {"draw_seed": draw_seed}
-        stage = "search"
-        result = search(problem, effort, draw_seed)
-        worst: Candidate = result["worst"]
-        stage = "verify"
-        why = problem.feasible(worst.z, worst.base)
-        if why:
-            raise RuntimeError(f"the worst point is outside the constraint set (projection fault?): {why}")
-        score = float(problem.score(worst.z, worst.base))
-        if not (score == worst.score or (math.isnan(score) and math.isnan(worst.score))):
-            raise RuntimeError(f"re-scoring the worst point gave {score!r}, the search saw {worst.score!r}")
-        recipe = json_safe(SearchPoint.of(worst.z, worst.base).to_dict())
-        fails = not score <= 1.0 + SCORE_TOL
-        rs = result["random_scores"]
-        e = dict(result["effort"], seconds=round(time.perf_counter() - t0, 3))
-        effort_text = (f"{e['draws']} draws ({e['random_draws']} random, {e['targeted_draws']} targeted), "
-                       f"{e['restarts']} gradient restarts, {e['gradient_steps']} gradient steps")
-        worst_constant = finite_or_nan(problem.constant(score))
-        record.update(
-            verdict="fails" if fails else "holds",
-            reason=(f"counterexample: score {score:.6g} > 1, {problem.constant_name} = {worst_constant:.6g} against "
-                    f"the declared {problem.declared:g} (found by {worst.origin} search in {effort_text})") if fails
-            else f"no counterexample in effort {effort_text}; worst score {score:.6g}",
-            examples=1, failures=int(fails), margin=finite_or_nan(score), margins=[finite_or_nan(score)],
-            example_ok=[not fails], recipes=[recipe],
-            measured={"worst_score": {"mean": score, "min": score, "max": score, "n": 1}},
-            measured_constants={problem.constant_name: worst_constant},
-        )
-        if fails:
-            record.update(failing_recipe=recipe, failing_example=0,
-                          failing_outcome={"ok": False, "margin": finite_or_nan(score), "reason": record["reason"],
-                                           "measured": {}, "constants": {problem.constant_name: worst_constant}})
-        record["search"] = json_safe({
-            "worst_score": score,
-            "worst_constant": worst_constant,
-            "declared_constant": problem.declared,
-            "constant_name": problem.constant_name,
-            "at_bound": abs(score - 1.0) <= SCORE_TOL,
-            "worst_origin": worst.origin,
-            "random_worst": problem.constant(max(rs)) if rs else math.nan,
-            "random_median": problem.constant(statistics.median(rs)) if rs else math.nan,
-            "random_worst_score": max(rs) if rs else math.nan,
-            "effort": e,
-            "gradient_gain": result["gain_gradient"],
-            "worst_recipe": recipe,
-            "reproduce": reproduce_command(claim.id, cell, recipe),
-        })
-        return record
-    except Exception as exc:
-        record["verdict"] = "error"
-        record["message"] = record["reason"] = f"{stage}: {type(exc).__name__}: {exc}"
-        record["traceback"] = traceback.format_exc(limit=-8)
-        return record
-    finally:
-        record["duration_s"] = time.perf_counter() - t0
+    effort = effort_for(profile, cell)
+    ctx = Context(device=device, profile=profile, dtype=torch.float64)
+    problem = _problem(claim, cell, ctx)
+    draw_seed = cell_seed(claim.id, cell, seed)
+    record["seeds"] = {"draw_seed": draw_seed}
+    result = search(problem, effort, draw_seed)
+    worst: Candidate = result["worst"]
+    why = problem.feasible(worst.z, worst.base)
+    if why:
+        raise RuntimeError(f"the worst point is outside the constraint set (projection fault?): {why}")
+    score = float(problem.score(worst.z, worst.base))
+    if not (score == worst.score or (math.isnan(score) and math.isnan(worst.score))):
+        raise RuntimeError(f"re-scoring the worst point gave {score!r}, the search saw {worst.score!r}")
+    recipe = json_safe(SearchPoint.of(worst.z, worst.base).to_dict())
+    fails = not score <= 1.0 + SCORE_TOL
+    rs = result["random_scores"]
+    e = dict(result["effort"], seconds=round(time.perf_counter() - t0, 3))
+    effort_text = (f"{e['draws']} draws ({e['random_draws']} random, {e['targeted_draws']} targeted), "
+                   f"{e['restarts']} gradient restarts, {e['gradient_steps']} gradient steps")
+    worst_constant = finite_or_nan(problem.constant(score))
+    record.update(
+        verdict="fails" if fails else "holds",
+        reason=(f"counterexample: score {score:.6g} > 1, {problem.constant_name} = {worst_constant:.6g} against "
+                f"the declared {problem.declared:g} (found by {worst.origin} search in {effort_text})") if fails
+        else f"no counterexample in effort {effort_text}; worst score {score:.6g}",
+        examples=1, failures=int(fails), margin=finite_or_nan(score), margins=[finite_or_nan(score)],
+        example_ok=[not fails], recipes=[recipe],
+        measured={"worst_score": {"mean": score, "min": score, "max": score, "n": 1}},
+        measured_constants={problem.constant_name: worst_constant},
+    )
+    if fails:
+        record.update(failing_recipe=recipe, failing_example=0,
+                      failing_outcome={"ok": False, "margin": finite_or_nan(score), "reason": record["reason"],
+                                       "measured": {}, "constants": {problem.constant_name: worst_constant}})
+    record["search"] = json_safe({
+        "worst_score": score,
+        "worst_constant": worst_constant,
+        "declared_constant": problem.declared,
+        "constant_name": problem.constant_name,
+        "at_bound": abs(score - 1.0) <= SCORE_TOL,
+        "worst_origin": worst.origin,
+        "random_worst": problem.constant(max(rs)) if rs else math.nan,
+        "random_median": problem.constant(statistics.median(rs)) if rs else math.nan,
+        "random_worst_score": max(rs) if rs else math.nan,
+        "effort": e,
+        "gradient_gain": result["gain_gradient"],
+        "worst_recipe": recipe,
+        "reproduce": reproduce_command(claim.id, cell, recipe),
+    })
+    return record

@@ -16,7 +16,7 @@ from claims.catalogue import _search_stability as ss
 from claims.catalogue import ntk_pd, pert
 from claims.cell import evaluate_cell
 from claims.profiles import get_profile
-from claims.search import (SCORE_TOL, Candidate, SearchPoint, _ascend, evaluate_point, evaluate_search_cell,
+from claims.search import (SCORE_TOL, Candidate, SearchPoint, _ascend, evaluate_point,
                            search)
 from rnn_core.data import pairwise_separation, separation
 
@@ -118,12 +118,12 @@ def test_with_continuous_draws_the_gradient_refinement_is_what_finds_the_worst_p
 
     claim = dataclasses.replace(ntk_pd.CLAIM, search=_continuous_directions)
     cell = {"kind": "search", "n": 2, "L": 2, "regime": "unit"}
-    record = evaluate_search_cell(claim, cell, QUICK, device=CPU)
+    record = evaluate_cell(claim, cell, QUICK, device=CPU)
     assert record["search"]["worst_constant"] == pytest.approx(0.5, rel=0.01)
     assert record["search"]["random_worst"] > 0.6  # the draws alone are far from it
     # without the gradient step the same draws and targeting stay more than 1% above the worst case
     monkeypatch.setattr(engine, "_ascend", lambda problem, c, steps, gen, eta0=0.05: (c, 0))
-    weaker = evaluate_search_cell(claim, cell, QUICK, device=CPU)
+    weaker = evaluate_cell(claim, cell, QUICK, device=CPU)
     assert weaker["search"]["worst_constant"] > 0.505
 
 
@@ -186,12 +186,12 @@ def _separation_attack(cell, ctx):
 def test_a_wrong_separation_projection_is_caught(monkeypatch):
     claim = dataclasses.replace(ntk_pd.CLAIM, search=_separation_attack)
     cell = {"kind": "search", "n": 3, "L": 2, "regime": "unit"}
-    good = evaluate_search_cell(claim, cell, SMOKE, device=CPU)
+    good = evaluate_cell(claim, cell, SMOKE, device=CPU)
     assert good["verdict"] in ("holds", "fails") and good["search"]["worst_constant"] >= ntk_pd.SEPARATION_FLOOR
     assert good["search"]["worst_constant"] <= 0.02  # the attack reached the floor's neighbourhood
     # planted fault: the projection forgets the separation constraint
     monkeypatch.setattr(ntk_pd, "project_separation", lambda X, floor, rounds=20: X)
-    bad = evaluate_search_cell(claim, cell, SMOKE, device=CPU)
+    bad = evaluate_cell(claim, cell, SMOKE, device=CPU)
     assert bad["verdict"] == "error"
     assert "outside the constraint set" in bad["reason"] and "separation" in bad["reason"]
 
@@ -270,7 +270,7 @@ def test_stability_search_objectives_match_and_search_runs(claim_id):
     else:  # the smoothed masks move the ratio, not its size
         assert math.exp(float(problem.objective(X, base))) / 2 == pytest.approx(problem.score(X, base), rel=0.5)
     claim = dataclasses.replace(resolve_registry(None).get(claim_id), search=make)
-    record = evaluate_search_cell(claim, cells[0], SMOKE, device=CPU)
+    record = evaluate_cell(claim, cells[0], SMOKE, device=CPU)
     assert record["verdict"] in ("holds", "fails"), record["reason"]
     point = SearchPoint.from_dict(record["search"]["worst_recipe"])
     assert evaluate_point(claim, cells[0], point, CTX).margin == record["margin"]
