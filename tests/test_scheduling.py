@@ -131,9 +131,13 @@ class _FakeClient:
     def __init__(self):
         self.calls = []
 
-    def submit(self, fn, task, *, key, pure, priority, resources):
-        self.calls.append({"task": task, "key": key, "priority": priority, "resources": resources, "pure": pure})
+    def submit(self, fn, task, expected, *, key, pure, priority, resources, workers, allow_other_workers):
+        self.calls.append({"task": task, "key": key, "priority": priority, "resources": resources, "pure": pure,
+                           "workers": workers})
         return _FakeFuture({"claim": task.claim_id, "cell_key": task.key})
+
+    def scheduler_info(self):  # two workers without a memory limit: every cell may go anywhere
+        return {"workers": {"tcp://127.0.0.1:1": {"memory_limit": 0}, "tcp://127.0.0.1:2": {"memory_limit": 0}}}
 
     def cancel(self, futures, force=False):
         pass
@@ -153,6 +157,7 @@ def _fake_executor(monkeypatch):
     monkeypatch.setattr(distributed, "as_completed", lambda futures: iter(list(futures)))
     ex = DaskExecutor.__new__(DaskExecutor)  # no cluster: the client is a stand-in
     ex.client, ex.cluster, ex.address, ex.workers, ex.threads, ex._futures = _FakeClient(), None, "fake", 2, 1, []
+    ex.remote, ex._expected, ex._limits = None, None, {}  # a local cluster: no worker check, no TLS
     return ex
 
 

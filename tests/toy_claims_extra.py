@@ -1,8 +1,8 @@
 """More toy registries for the scale-out and packaging tests (tests/test_dask.py, test_shards.py,
 test_merge.py, test_registry.py, test_scheduling.py). tests/toy_claims.py stays untouched.
 
-- ``FEW``: the real FWD claim restricted to two of its smoke cells (one asserted, one control), so
-  that a test can run real numerics on every executor in seconds;
+- ``FEW``: the real FWD claim restricted to three cells (a grid cell, its threshold search at one length,
+  a control), so that a test can run real numerics on every executor in seconds;
 - ``CLASH_TOY``: a claim with the id TOY-HOLDS (clashes with tests.toy_claims:TOY);
 - ``CLASH_BUILTIN``: a claim with the id FWD (clashes with the built-in catalogue);
 - ``EXTRA``: TOY-EXTRA, a claim of its own (no clash), used as a simulated installed plugin;
@@ -59,9 +59,12 @@ def _fwd_few_cells(profile):
     from claims.registry import get_claim
 
     cells = get_claim("FWD", "claims.catalogue").cells(profile)
-    plain = [c for c in cells if not c.get("control")]
+    search = [c for c in cells if c.get("kind") == "threshold"][0]
     controls = [c for c in cells if c.get("control")]
-    return plain[:1] + controls[:1]
+    # one grid cell that holds, the threshold search at its shortest length, one control
+    grid = {"m": 256, "L": 2, "regime": search["regime"]}
+    short = {**search, "lengths": search["lengths"][:1], "asserted_lengths": search["lengths"][:1]}
+    return [grid, short] + controls[:1]
 
 
 def _fwd_few() -> Claim:
