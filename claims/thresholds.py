@@ -54,11 +54,12 @@ binomial model against the decreasing isotonic fit (weighted by n_i),
     G = 2 sum_i [f_i log(f_i / (n_i q_i)) + (n_i - f_i) log((n_i - f_i) / (n_i (1 - q_i)))],
 
 has its p-value from a parametric bootstrap under the isotonic fit q (the boundary of the null closest
-to the data), drawn sequentially (Besag & Clifford 1991: stop after 20 exceedances, at most 999
+to the data), drawn sequentially (Besag & Clifford 1991: stop after 20 exceedances, at most 9999
 draws). The bootstrap treats the per-width counts n_i as fixed, although the adaptive design chose
-them. p < 0.01 gives status ``non-monotone`` with no estimate: the check runs once per (claim, regime,
-L), hundreds of times in a standard profile, so a 5% level would flag several monotone searches per
-run; the measured false-flag share on monotone curves is in docs/MEASUREMENTS.md. Only probed widths
+them. p < 0.001 gives status ``non-monotone`` with no estimate: the check runs once per (claim, regime,
+L), 60-100 times in an asserted smoke or quick run and hundreds in standard, so at 0.01 one monotone
+search in a run was flagged (quick, BWD unit, L = 8); the measured false-flag share on monotone curves
+is in docs/MEASUREMENTS.md. Only probed widths
 are checked: a rise above the largest probed width is invisible to it, which is what ``check_top``
 (a sequential test at m_max after ``found`` or ``below``) is for, at the price of at least
 ``test_plan.futility`` examples at the most expensive width.
@@ -96,7 +97,7 @@ __all__ = [
 ]
 
 STATUSES = ("found", "above", "below", "inconclusive", "non-monotone")
-MONOTONE_ALPHA = 0.01  # flag level of the monotonicity check (see the module docstring)
+MONOTONE_ALPHA = 0.001  # flag level of the monotonicity check (see the module docstring)
 T_STEP = 1.0 / 32.0  # t* grid spacing, octaves
 BETAS = np.geomspace(0.5, 30.0, 20)  # slope grid, natural log-odds per octave
 PER_OCTAVE = 8  # candidate widths per octave
@@ -339,7 +340,7 @@ def _decreasing_fit(f: np.ndarray, n: np.ndarray) -> np.ndarray:
     return isotonic_regression(f / n, weights=n, increasing=False).x
 
 
-def monotone_pvalue(probes: list[dict], *, seed: int = 0, draws: int = 999, exceed: int = 20) -> float:
+def monotone_pvalue(probes: list[dict], *, seed: int = 0, draws: int = 9999, exceed: int = 20) -> float:
     """p-value of "the failure rate does not increase with m" from per-width counts (see the module
     docstring); 1.0 when fewer than two widths have conclusive examples or the data are already
     non-increasing. ``probes``: dicts with "m", "examples", "failures", "inconclusive"."""

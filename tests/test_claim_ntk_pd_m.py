@@ -77,7 +77,6 @@ def test_must_hold_threshold_cells_and_normalized_from_the_threshold_width():
         assert kinds == ["threshold"] * len(profile.regimes)
     quick = [c for c in ntk_pd_m.CLAIM.cells(get_profile("quick")) if ntk_pd_m.CLAIM.must_hold(c, get_profile("quick")) is True]
     assert max(max(c["asserted_lengths"]) for c in quick) == 8
-    assert all(max(c["lengths"]) == 16 for c in quick)  # searched and reported, not asserted
     assert any(c.get("control") and c["n"] > c["m"] ** 2 for c in ntk_pd_m.CLAIM.cells(SMOKE))
 
 

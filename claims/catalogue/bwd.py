@@ -50,7 +50,7 @@ CLAIM = ratio_claim(
         negative_control="W ~ N(0, 1/m) (vanishing): ||delta_l||^2 / m -> (1/2)^(L-l+1), below 1/4 from "
         "L = 3 on (at the bound at L = 2); run at the largest width and the shortest length >= 4",
         expected="the threshold width m*(L) exists inside the width range at every asserted length (smoke and quick "
-        "L = 2..8, quick also reports L = 16) and grows at most like L^4 (must hold); standard's longer lengths are findings",
+        "L = 2..8) and grows at most like L^4 (must hold); standard's longer lengths are findings",
         label="||delta_l||^2 / m",
         limit=LIMIT,
         control_w_var=CONTROL_W_VAR,

@@ -54,7 +54,7 @@ CLAIM = ratio_claim(
         negative_control="W ~ N(0, 4/m) (exploding): ||h_l||^2 -> sum_k 2^(l-k) ||X_k||^2, outside [1/2, 2] "
         "from l = 3 on; run at the largest width and the shortest length >= 4",
         expected="the threshold width m*(L) exists inside the width range at every asserted length (smoke and quick "
-        "L = 2..8, quick also reports L = 16) and grows at most like L^4 (must hold); standard's longer lengths are findings",
+        "L = 2..8) and grows at most like L^4 (must hold); standard's longer lengths are findings",
         label="||h_l||^2 / q_l",
         limit=1.0,
         control_w_var=CONTROL_W_VAR,
