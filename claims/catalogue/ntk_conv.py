@@ -82,7 +82,7 @@ SETTINGS: dict[str, dict] = {
     "smoke": {"n": 6, "slope_widths": (64, 1024), "slope_seeds": (64, 8), "slope_lengths": (2,),
               "threshold": {"lengths": (2, 4), "asserted": (), "m_min": 64, "m_max": 2048, "budget": 12}},
     "quick": {"n": 8, "slope_widths": (128, 2048), "slope_seeds": (32, 4), "slope_lengths": (2,),
-              "threshold": {"lengths": (2, 4, 8, 16), "asserted": (), "m_min": 128, "m_max": 4096, "budget": 16}},
+              "threshold": {"lengths": (2, 4), "asserted": (), "m_min": 128, "m_max": 4096, "budget": 12}},
     "standard": {"n": 4, "slope_widths": (256, 8192), "slope_seeds": (16, 2), "slope_lengths": (2, 4, 8),
                  "threshold": {"lengths": (2, 3, 4, 6, 8, 12, 16, 24, 32), "asserted": (2,), "m_min": 256,
                                "m_max": 8192, "budget": 40}},
