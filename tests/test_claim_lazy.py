@@ -216,8 +216,10 @@ def test_cells_must_hold_and_settings():
                    if not c.get("control") and c["m"] == profile.max_width and c["L"] == 2}
         assert answers["unit"] is True
         assert isinstance(answers["normalized"], str)  # the horizon: not asserted on CPU profiles
-        # the unnormalized kernel drifts by more than 0.1 at smoke's m = 256; asserted at quick's m = 2048
-        assert isinstance(answers["unnormalized"], str) if profile is SMOKE else answers["unnormalized"] is True
+        # the unnormalized kernel drifts by more than 0.1 at smoke's m = 256; at quick's m = 2048 too many
+        # examples are inconclusive by the horizon for the share rule (14 of 31 measured)
+        assert isinstance(answers["unnormalized"], str)
+        assert ("mostly inconclusive" in answers["unnormalized"]) is (profile is QUICK)
         assert not any(lazy.must_hold(c, profile) is True for c in cells
                        if c.get("control") or c["m"] != profile.max_width or c["L"] != 2)
         assert all(lazy.cost(c, profile) > 0 and lazy.memory_bytes(c, profile) > 0 for c in cells)
