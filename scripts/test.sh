@@ -13,7 +13,9 @@ if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt
 fi
 export RNNCLAIMS_ARTIFACTS=${RNNCLAIMS_ARTIFACTS:-reports/ci-artifacts}
 mkdir -p "$RNNCLAIMS_ARTIFACTS"
-python -m pytest -n "${WORKERS:-2}" tests claims "$@"
+# The claim cells' records are this test run's artifacts: a run replaces the previous run's (which may be
+# of another commit; without --claims-fresh the plugin refuses such a folder).
+python -m pytest -n "${WORKERS:-2}" tests claims --claims-fresh "$@"
 if [ -n "${CI:-}" ] || [ -n "${PACKAGING:-}" ]; then
     bash scripts/check_packaging.sh
 fi
