@@ -197,7 +197,7 @@ def run_audit(profile: str, out: str | os.PathLike, *, faults: str | Iterable[st
     prof = get_profile(profile)
     chosen = _select(faults)
     claim_ids = [c.id for c in select_claims(claims, resolve_registry())]
-    out = Path(out)
+    out = Path(out).resolve()  # the runs start in the scratch copies: a relative OUT would land there
     out.mkdir(parents=True, exist_ok=True)
     for fault in chosen:  # stale faults stop the audit before any run
         apply_fault(fault, out / "scratch" / fault.id)

@@ -37,10 +37,11 @@ def test_the_scratch_copy_is_what_a_subprocess_imports(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_fault_is_caught_and_the_clean_code_raises_no_alarm(tmp_path):
+def test_a_fault_is_caught_and_the_clean_code_raises_no_alarm(tmp_path, monkeypatch):
     lines = []
-    result = run_audit("smoke", tmp_path, faults="init-w-var", claims="BWD", clean_runs=1, echo=lines.append,
-                       timeout=600)
+    monkeypatch.chdir(tmp_path.parent)  # OUT relative to the caller's folder (the runs start elsewhere)
+    result = run_audit("smoke", tmp_path.name, faults="init-w-var", claims="BWD", clean_runs=1,
+                       echo=lines.append, timeout=600)
     data = json.loads((tmp_path / "audit.json").read_text())
     assert data["matrix"] == {"init-w-var": {"BWD": "caught"}} and data["score"] == 1.0
     assert data["clean"][0]["false_alarms"] == [] and result.ok
