@@ -483,6 +483,16 @@ def threshold_matrix(by_claim: dict[str, list[dict]]) -> tuple[list, list[Matrix
     return sorted(Ls, key=_sort_key), rows
 
 
+def _with_interval(value: float | None, ci, fmt: str) -> str:
+    """"value [lo, hi]" in ``fmt`` ("—" without a value, "(no interval)" without ends, an open end ∞)."""
+    if value is None:
+        return "—"
+    lo, hi = ci if ci is not None else (None, None)
+    if lo is None and hi is None:
+        return f"{value:{fmt}} (no interval)"
+    return f"{value:{fmt}} [{'−∞' if lo is None else format(lo, fmt)}, {'∞' if hi is None else format(hi, fmt)}]"
+
+
 @dataclass
 class GrowthRow:
     """The stored growth fit of one threshold cell (a row of :func:`claims.export.growth_rows`)."""
@@ -516,21 +526,11 @@ class GrowthRow:
     @property
     def exponent_text(self) -> str:
         """"2.00 [1.70, 2.30]" (the 95% interval; an open end "∞")."""
-        if self.exponent is None:
-            return "—"
-        lo, hi = self.exponent_ci
-        if lo is None and hi is None:
-            return f"{self.exponent:.2f} (no interval)"
-        return f"{self.exponent:.2f} [{'−∞' if lo is None else f'{lo:.2f}'}, {'∞' if hi is None else f'{hi:.2f}'}]"
+        return _with_interval(self.exponent, self.exponent_ci, ".2f")
 
     @property
     def rate_text(self) -> str:
-        if self.rate is None:
-            return "—"
-        lo, hi = self.rate_ci
-        if lo is None and hi is None:
-            return f"{self.rate:.3g} (no interval)"
-        return f"{self.rate:.3g} [{'−∞' if lo is None else f'{lo:.3g}'}, {'∞' if hi is None else f'{hi:.3g}'}]"
+        return _with_interval(self.rate, self.rate_ci, ".3g")
 
     @property
     def evidence_text(self) -> str:
