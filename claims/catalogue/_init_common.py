@@ -5,7 +5,8 @@ The network is h_l = relu(W h_{l-1} + A X_l), f(x) = B h_L at its random initial
 W_ij ~ N(0, 2/m), A_ij ~ N(0, 2/m), B_i ~ N(0, 1) (SPEC section 1). A control cell changes the variance
 of W to N(0, w_var/m) (w_var = 4: exploding, w_var = 1: vanishing).
 
-Cells: ``{"m", "L", "regime"}`` over the profile's grid; control cells add ``"control": True`` and
+Cells: :func:`grid_cells` gives ``{"m", "L", "regime"}`` over the profile's grid (the width-dependent
+claims run threshold cells instead, :mod:`claims.threshold_cell`); control cells add ``"control": True`` and
 ``"w_var"`` and sit at the profile's largest width (so that a failure is the broken initialization, not
 finite width) and the shortest profile length >= 4 (at L = 2 the variance of W barely enters: h_1 =
 relu(A X_1) does not see W).
@@ -49,10 +50,8 @@ __all__ = [
     "control_length",
     "grid_cells",
     "control_cells",
-    "stability_cells",
     "w_std_scale",
     "is_control",
-    "largest_width_l2",
     "recipes_for",
     "inputs",
     "network",
@@ -107,11 +106,6 @@ def control_cells(profile: Any, w_var: float, extra: dict | None = None, *, with
     return out
 
 
-def stability_cells(profile: Any, control_w_var: float) -> list[dict]:
-    """The cells of a stability claim (FWD, BWD, GRAD): the full grid plus its W-variance controls."""
-    return grid_cells(profile) + control_cells(profile, control_w_var)
-
-
 def is_control(cell: dict) -> bool:
     return bool(cell.get("control", False))
 
@@ -122,11 +116,6 @@ def w_std_scale(cell: dict) -> float:
     if not (math.isfinite(w_var) and w_var > 0):
         raise ValueError(f"cell w_var must be a finite number > 0, got {cell.get('w_var')!r}")
     return math.sqrt(w_var / PAPER_W_VAR)
-
-
-def largest_width_l2(cell: dict, profile: Any) -> bool:
-    """SPEC section 4: finite-width claims must hold at the largest width of the profile for L = 2."""
-    return (not is_control(cell)) and cell.get("L") == 2 and cell.get("m") == profile.max_width
 
 
 def recipes_for(cell: dict, n: int):
