@@ -81,10 +81,6 @@ def concrete_cell(cell: dict, L: int, m: int) -> dict:
     return out
 
 
-def _certificate_examples(claim: Claim, profile: Any) -> int:
-    return claim.plan(profile).budget
-
-
 def estimated_cost(claim_cost, cell: dict, profile: Any) -> float:
     """Seconds of a threshold cell by the claim's per-example cost model ``claim_cost(cell, profile)``:
     per length, ``budget`` search examples at the geometric middle of the width range and one sequential
