@@ -11,12 +11,14 @@ test. ``docs/CLAIM_AUTHORING.md`` is the guide for writing one.
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any, Callable, Mapping
 
 from claims.schema import cell_key
 
-__all__ = ["Outcome", "Context", "Claim", "cell_key", "finite_or_nan", "PRECISIONS"]
+__all__ = ["Outcome", "Context", "Claim", "cell_key", "finite_or_nan", "PRECISIONS", "MODULE_NAMES"]
 
 #: network dtypes a claim may declare (kernels, eigenvalues and solves are float64 in every case)
 PRECISIONS: tuple[str, ...] = ("float64", "float32")
@@ -59,6 +61,15 @@ class Context:
             import torch
 
             object.__setattr__(self, "dtype", torch.float64)
+
+
+#: Claim field -> the name a claim module defines it under, for :meth:`Claim.from_module` (a module's
+#: ``figure`` becomes the one-element ``figures``)
+MODULE_NAMES: dict[str, str] = {
+    "cells": "cells", "strategy": "strategy", "evaluate": "evaluate", "must_hold": "must_hold",
+    "memory_bytes": "memory_bytes", "cost": "cost", "search": "search", "settings": "SETTINGS",
+    "figures": "figure",
+}
 
 
 def _always(cell: dict, profile: Any) -> bool:
@@ -159,6 +170,19 @@ class Claim:
             raise ValueError(f"claim {self.id}: max_examples must be >= 1")
         if not isinstance(self.figures, tuple):
             raise ValueError(f"claim {self.id}: figures must be a tuple")
+
+    @classmethod
+    def from_module(cls, module: str | ModuleType, **fields: Any) -> "Claim":
+        """The claim whose behaviour a module defines under the names of :data:`MODULE_NAMES`: the
+        functions ``cells``, ``strategy``, ``evaluate`` and, where the module has them, ``must_hold``,
+        ``memory_bytes``, ``cost``, ``search``, ``figure`` (its report figure) and the dict ``SETTINGS``.
+        ``fields`` give the prose and everything else, and win over the module's names. Called at the
+        bottom of the module as ``Claim.from_module(__name__, id=..., ...)``."""
+        namespace = vars(sys.modules[module] if isinstance(module, str) else module)
+        found = {name: namespace[attr] for name, attr in MODULE_NAMES.items() if attr in namespace}
+        if "figures" in found:
+            found["figures"] = (found["figures"],)
+        return cls(**{**found, **fields})
 
     def settings_for(self, profile: Any) -> Mapping[str, Any]:
         """This claim's settings under ``profile`` (a Profile or its name).

@@ -100,9 +100,6 @@ def num(x: Any) -> float:
         return math.nan
 
 
-_num = num  # the figures module's historical name
-
-
 def normalize_record(rec: dict) -> dict:
     """The report's view of one valid record (:func:`claims.schema.validate_record`): a shallow copy with
     ``margin`` as a float (NaN for null), dict/list fields defaulted, the stored record under ``_raw`` and
@@ -269,7 +266,7 @@ def has_width_axis(records: Iterable[dict]) -> bool:
     return any("m" in r["params"] and "L" in r["params"] and not r["control"] for r in records)
 
 
-def _sort_key(x):
+def sort_key(x):
     return (0, float(x)) if isinstance(x, (int, float)) and not isinstance(x, bool) else (1, str(x))
 
 
@@ -284,9 +281,9 @@ def threshold_widths(records: Iterable[dict], regime: str | None = None) -> dict
             continue
         points[p["L"]][p["m"]].append(r["verdict"])
     out: dict[Any, Threshold] = {}
-    for L in sorted(points, key=_sort_key):
+    for L in sorted(points, key=sort_key):
         widths, holds, verdicts = [], [], []
-        for m in sorted(points[L], key=_sort_key):
+        for m in sorted(points[L], key=sort_key):
             v = _point_verdict(points[L][m])
             if v == "skipped":
                 continue
@@ -480,7 +477,7 @@ def threshold_matrix(by_claim: dict[str, list[dict]]) -> tuple[list, list[Matrix
             entries = {e.L: e for e in threshold_entries([r])}
             Ls.update(entries)
             rows.append(MatrixRow(claim, cell_label(r), r, entries))
-    return sorted(Ls, key=_sort_key), rows
+    return sorted(Ls, key=sort_key), rows
 
 
 def _with_interval(value: float | None, ci, fmt: str) -> str:
@@ -821,7 +818,7 @@ def claim_sentence(records: list[dict]) -> str:
             t = pooled[L]
             if t.m_star is not None and t.failing_below():
                 below_groups[t.m_star].append(L)
-        for ms, group in sorted(below_groups.items(), key=lambda kv: _sort_key(kv[0])):
+        for ms, group in sorted(below_groups.items(), key=lambda kv: sort_key(kv[0])):
             parts.append(f"fails at {_l_range(group, Ls)} below m = {_fmt(ms)}")
         for L in Ls:
             t = pooled[L]
@@ -917,8 +914,8 @@ def phase_panels(records: list[dict]) -> list[Panel]:
         if row is None and col is None:
             panels.append(Panel(title, None, None, [], [], {}, sorted(rs, key=lambda r: r["cell_key"])))
             continue
-        rows = sorted({r["params"].get(row) for r in rs}, key=_sort_key) if row else [None]
-        cols = sorted({r["params"].get(col) for r in rs}, key=_sort_key) if col else [None]
+        rows = sorted({r["params"].get(row) for r in rs}, key=sort_key) if row else [None]
+        cols = sorted({r["params"].get(col) for r in rs}, key=sort_key) if col else [None]
         cells: dict = defaultdict(list)
         for r in rs:
             cells[(r["params"].get(row) if row else None, r["params"].get(col) if col else None)].append(r)

@@ -26,7 +26,7 @@ from typing import Any
 
 from claims.merge import ResultView, merged_view
 
-from .analysis import _sort_key, claim_order, is_threshold, normalize_record, threshold_entries
+from .analysis import sort_key, claim_order, is_threshold, normalize_record, threshold_entries
 
 __all__ = ["Change", "compare_results", "compare_record_sets", "compare_views", "as_view"]
 
@@ -83,7 +83,7 @@ def threshold_changes(ra: dict, rb: dict) -> tuple[float, str]:
     ea = {e.L: e for e in threshold_entries([ra])} if is_threshold(ra) else {}
     eb = {e.L: e for e in threshold_entries([rb])} if is_threshold(rb) else {}
     size, parts = 0.0, []
-    for L in sorted(set(ea) | set(eb), key=_sort_key):
+    for L in sorted(set(ea) | set(eb), key=sort_key):
         a, b = ea.get(L), eb.get(L)
         if a is None or b is None:
             size = math.inf

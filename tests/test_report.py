@@ -428,11 +428,12 @@ def test_every_string_from_records_run_and_audit_is_escaped(tmp_path):
 @pytest.mark.slow
 def test_figures_come_from_the_claim(tmp_path):
     from claims.base import Claim
+    from claims.catalogue._ratio import layer_figure
     from claims.registry import Registry
     from reports import figures
 
     def toy_figure(claim_id, records, profile):
-        fig, (ax,) = figures._new()
+        fig, (ax,) = figures.new_axes()
         ax.plot([1, 2], [len(records), len(records) + 1])
         return figures.Figure("toy", f"toy figure of {claim_id}", figures.to_svg(fig), f"{len(records)} records")
 
@@ -442,10 +443,10 @@ def test_figures_come_from_the_claim(tmp_path):
                      strategy=lambda c, p: None, evaluate=lambda c, r, x: None, figures=figs)
 
     reg = Registry("tests:TOY")
-    reg.register(claim("TOY-FIG", (toy_figure, "reports.figures:ntk_pd_lambda_figure",
+    reg.register(claim("TOY-FIG", (toy_figure, "claims.catalogue.ntk_pd:figure",
                                    "reports.figures:no_such_figure", "not a spec")))
     reg.register(claim("TOY-PLAIN", ()))
-    reg.register(claim("FWD", ("reports.figures:backward_layers_figure",)))  # its own figures win
+    reg.register(claim("FWD", (layer_figure("||delta_l||^2 / m", 0.25, 1.0),)))  # its own figures win
     lam = {"lambda_min": {"mean": 0.1, "min": 0.1, "max": 0.1}}
     recs = [make_record("TOY-FIG", {"L": L, "n": 8, "regime": "unit"}, "holds", 0.5, measured=lam) for L in (2, 4)]
     recs += [make_record("TOY-PLAIN", {"L": L, "n": 8, "regime": "unit"}, "holds", 0.5) for L in (2, 4)]
@@ -458,10 +459,29 @@ def test_figures_come_from_the_claim(tmp_path):
     assert "toy figure of TOY-FIG" in text
     assert "reports.figures has no &#39;no_such_figure&#39;" in text
     assert "&#39;not a spec&#39; is not of the form &#39;module:function&#39;" in text
-    assert "‖δ_l‖² / m across layers" in text  # FWD drew the figure its Claim names, not the table's
+    assert "||delta_l||^2 / m across layers" in text  # FWD drew the figure its Claim names, not the table's
     # the title from the records (each carries its claim's), the other prose from the registry's Claim
     assert "TOY-FIG (synthetic)" in text and "TOY-FIG title" not in text
     assert "<dt>operationalizes</dt><dd>op</dd>" in section(text, "TOY-FIG")
+
+
+def test_a_claims_figure_reads_the_claims_own_constants(monkeypatch):
+    """NTK-CONV's figure draws its pass bound and states its slope rule from the claim module's TOL and
+    SLOPE_MAX: change them and the figure follows."""
+    from claims.catalogue import ntk_conv
+    from reports import figures
+    from reports.analysis import normalize_record
+
+    recs = [normalize_record(make_record("NTK-CONV", {"m": m, "L": 2, "n": 4, "regime": "unit"}, "holds", 0.5,
+                                         measured={"error": {"mean": 0.2 / m ** 0.5, "min": 0.0, "max": 1.0}}))
+            for m in (64, 256, 1024)]
+    figs, notes = figures.claim_figures("NTK-CONV", recs, "smoke", ntk_conv.CLAIM)
+    fig = next(f for f in figs if f.key == "ntk_conv")  # drawn through the report's path
+    assert f"slope <= {ntk_conv.SLOPE_MAX:g} and error <= {ntk_conv.TOL:g}" in fig.caption
+    monkeypatch.setattr(ntk_conv, "SLOPE_MAX", -0.4)
+    monkeypatch.setattr(ntk_conv, "TOL", 0.05)
+    fig = ntk_conv.figure("NTK-CONV", recs, "smoke")
+    assert "slope <= -0.4 and error <= 0.05" in fig.caption and "pass bound 0.05" in fig.svg
 
 
 def test_every_builtin_figure_entry_resolves_and_figure_specs_reads_the_claim():

@@ -23,6 +23,8 @@ initialization; they are findings.
 
 from __future__ import annotations
 
+import math
+from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -35,8 +37,8 @@ from claims.registry import register
 from claims.search import evaluations, is_search_cell
 from claims.threshold_cell import cells_from_settings, is_threshold_cell, per_cell
 
-__all__ = ["C_DECLARED", "EXPONENT_BOUND", "N_SEQUENCES", "THRESHOLDS", "RatioSpec", "ratio_claim",
-           "threshold_cells"]
+__all__ = ["C_DECLARED", "EXPONENT_BOUND", "N_SEQUENCES", "THRESHOLDS", "EXPECTED", "RatioSpec", "ratio_claim",
+           "threshold_cells", "layer_figure"]
 
 C_DECLARED = 2.0
 
@@ -64,26 +66,34 @@ THRESHOLDS: dict[str, dict[str, Any]] = {
 
 @dataclass(frozen=True)
 class RatioSpec:
-    """What distinguishes one ratio claim: its prose, its ratio and limit, its control and its cost.
+    """What distinguishes one ratio claim besides its prose: its ratio and limit, its control and its cost.
 
-    ratios(p, X) -> (r, extra): r the (n, L) or (n,) float64 ratio (NaN: 0/0, no information), extra
-    measured values of the example. flops(m, n, L): one example's flops for the cost model."""
+    label: the ratio in words (reasons, the figure); limit: r_inf; control_w_var: the control's W variance
+    times m; ratios(p, X) -> (r, extra): r the (n, L) or (n,) float64 ratio (NaN: 0/0, no information),
+    extra measured values of the example; flops(m, n, L): one example's flops for the cost model;
+    per_layer: r has one column per layer (series rows and the per-layer figure); search: the
+    counterexample search's objective (:mod:`claims.search`)."""
 
-    id: str
-    title: str
-    operationalizes: str
-    statement: str
-    pass_rule: str
-    negative_control: str
-    expected: str
     label: str
     limit: float
     control_w_var: float
     ratios: Callable[[Any, torch.Tensor], tuple[torch.Tensor, dict]]
     flops: Callable[[int, int, int], float]
     per_layer: bool = True
-    figures: tuple = ()
-    search: Callable | None = None  # the counterexample search's objective (claims.search)
+    search: Callable | None = None
+
+
+def _asserted_lengths() -> str:
+    spans = {name: f"L = {min(s['asserted'])}..{max(s['asserted'])}" for name, s in THRESHOLDS.items() if s["asserted"]}
+    if len(set(spans.values())) == 1:
+        return f"{' and '.join(spans)} {next(iter(spans.values()))}"
+    return ", ".join(f"{name} {span}" for name, span in spans.items())
+
+
+#: the expectation of every ratio claim, from the constants above
+EXPECTED = (f"the threshold width m*(L) exists inside the width range at every asserted length "
+            f"({_asserted_lengths()}) and grows at most like L^{EXPONENT_BOUND:g} (must hold); the other "
+            f"profiles' lengths are findings")
 
 
 def threshold_cells(profile: Any) -> list[dict]:
@@ -91,15 +101,16 @@ def threshold_cells(profile: Any) -> list[dict]:
     return cells_from_settings(THRESHOLDS[profile.name], profile.regimes, EXPONENT_BOUND)
 
 
-def ratio_claim(spec: RatioSpec) -> Claim:
-    """Build and register the claim of ``spec`` (see the module docstring)."""
+def ratio_claim(spec: RatioSpec, **prose: str) -> Claim:
+    """Build and register the claim of ``spec``; ``prose`` gives its id, title, operationalizes,
+    statement, pass_rule and negative_control (see the module docstring)."""
     low, high = spec.limit / C_DECLARED, spec.limit * C_DECLARED
 
     def n_of(profile: Any) -> int:
         return N_SEQUENCES[getattr(profile, "name", profile)]
 
     def cells(profile: Any) -> list[dict]:
-        searched = _search_stability.search_cells(profile, spec.id) if spec.search else []
+        searched = _search_stability.search_cells(profile, prose["id"]) if spec.search else []
         return threshold_cells(profile) + common.control_cells(profile, spec.control_w_var) + searched
 
     def example_strategy(cell: dict, profile: Any):
@@ -136,13 +147,8 @@ def ratio_claim(spec: RatioSpec) -> Claim:
 
     return register(
         Claim(
-            id=spec.id,
-            title=spec.title,
-            operationalizes=spec.operationalizes,
-            statement=spec.statement,
-            pass_rule=spec.pass_rule,
-            negative_control=spec.negative_control,
-            expected=spec.expected,
+            **prose,
+            expected=EXPECTED,
             axes=("m", "L", "regime"),
             declared={"c": C_DECLARED, "exponent": EXPONENT_BOUND},
             delta=0.1,
@@ -153,9 +159,48 @@ def ratio_claim(spec: RatioSpec) -> Claim:
             memory_bytes=memory_bytes,
             cost=cost,
             settings={name: {"n": n, "threshold": THRESHOLDS[name]} for name, n in N_SEQUENCES.items()},
-            figures=spec.figures,
+            figures=(layer_figure(spec.label, low, high),) if spec.per_layer else (),
             search=spec.search,
             precision=common.RATIO_PRECISION,
             max_shrink=4,  # failing grid cells are controls or findings: a few shrink steps suffice
         )
     )
+
+
+def layer_figure(label: str, low: float, high: float) -> Callable:
+    """The report figure of a per-layer ratio claim: the range of ``label`` across layers l at the
+    smallest and largest width per L, against the claim's bounds [low, high]."""
+
+    def figure(claim: str, records: list[dict], profile: str) -> Any:
+        from reports import figures as kit  # matplotlib: imported when the report draws
+
+        rows = [r for r in kit.series_rows(records, ("l", "ratio")) if math.isfinite(kit.num(r["ratio"]))]
+        if not rows:
+            raise kit.Missing("no series rows with l and ratio")
+        fig, (ax,) = kit.new_axes(w=6.0, h=3.8)
+        keys = sorted({(r.get("L"), r.get("m")) for r in rows}, key=lambda k: tuple(kit.num(x) for x in k))
+        Ls = sorted({k[0] for k in keys}, key=lambda x: kit.num(x))
+        ms = sorted({k[1] for k in keys}, key=lambda x: kit.num(x))
+        for L, m in keys:
+            if m != ms[-1] and m != ms[0]:
+                continue  # smallest and largest widths only
+            agg = defaultdict(list)
+            for r in rows:
+                if r.get("L") == L and r.get("m") == m:
+                    agg[float(r["l"])].append(float(r["ratio"]))
+            ls_ = sorted(agg)
+            st = kit.style(Ls.index(L))
+            ax.plot(ls_, [min(agg[x]) for x in ls_], ls="-" if m == ms[-1] else ":", label=f"L={L}, m={m} (min)", **st)
+            ax.plot(ls_, [max(agg[x]) for x in ls_], ls="-" if m == ms[-1] else ":", alpha=0.5, **st)
+        ax.axhline(low, color="#000000", ls="--", lw=1, label="declared bounds")
+        ax.axhline(high, color="#000000", ls="--", lw=1)
+        ax.set_yscale("log", base=2)
+        ax.set_xlabel("layer l")
+        ax.set_ylabel(label)
+        ax.legend(fontsize=6, ncol=2)
+        return kit.Figure("layers", f"{label} across layers", kit.to_svg(fig),
+                          f"Range (min and max over examples and inputs) of {label} across layers l, for the smallest "
+                          f"(dotted) and largest (solid) width, one colour per L; dashed: the declared bounds "
+                          f"{low:g} and {high:g}. Profile: {profile}.")
+
+    return figure

@@ -40,24 +40,21 @@ def _ratios(p, X: torch.Tensor) -> tuple[torch.Tensor, dict]:
 
 CLAIM = ratio_claim(
     RatioSpec(
-        id="BWD",
-        title="Backward stability at initialization",
-        operationalizes="backward stability at init: the backward deltas neither vanish nor explode",
-        statement="For all layers l and every input x, 1/4 <= ||delta_l(x)||^2 / m <= 1 at random "
-        "initialization (infinite-width limit 1/2), delta_l = df/dg_l.",
-        pass_rule="every ratio ||delta_l||^2 / m over the n inputs and l = 1..L lies in [1/4, 1] "
-        "(measured constant c = max(2 ratio_max, 1 / (2 ratio_min)) <= 2); margin c / 2",
-        negative_control="W ~ N(0, 1/m) (vanishing): ||delta_l||^2 / m -> (1/2)^(L-l+1), below 1/4 from "
-        "L = 3 on (at the bound at L = 2); run at the largest width and the shortest length >= 4",
-        expected="the threshold width m*(L) exists inside the width range at every asserted length (smoke and quick "
-        "L = 2..8) and grows at most like L^4 (must hold); standard's longer lengths are findings",
         label="||delta_l||^2 / m",
         limit=LIMIT,
         control_w_var=CONTROL_W_VAR,
         ratios=_ratios,
         search=_search_stability.search_bwd,
         flops=lambda m, n, L: 4.0 * n * L * m * m,
-        figures=("reports.figures:backward_layers_figure",),
-    )
+    ),
+    id="BWD",
+    title="Backward stability at initialization",
+    operationalizes="backward stability at init: the backward deltas neither vanish nor explode",
+    statement="For all layers l and every input x, 1/4 <= ||delta_l(x)||^2 / m <= 1 at random "
+    "initialization (infinite-width limit 1/2), delta_l = df/dg_l.",
+    pass_rule="every ratio ||delta_l||^2 / m over the n inputs and l = 1..L lies in [1/4, 1] "
+    "(measured constant c = max(2 ratio_max, 1 / (2 ratio_min)) <= 2); margin c / 2",
+    negative_control="W ~ N(0, 1/m) (vanishing): ||delta_l||^2 / m -> (1/2)^(L-l+1), below 1/4 from "
+    "L = 3 on (at the bound at L = 2); run at the largest width and the shortest length >= 4",
 )
 evaluate = CLAIM.evaluate

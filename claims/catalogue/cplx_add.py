@@ -23,7 +23,8 @@ control's grid and grows faster than a power of L over it, so the power-law rule
 
 from __future__ import annotations
 
-from typing import Callable
+import math
+from typing import Any, Callable
 
 from claims.base import Claim, Context, Outcome
 from claims.catalogue._sample_complexity import (
@@ -44,8 +45,8 @@ from rnn_core.data import Recipe, first_informative_position
 from rnn_core.targets import F_DEGREE, TargetSpec
 
 __all__ = [
-    "CLAIM", "SETTINGS", "cells", "strategy", "evaluate", "must_hold", "memory_bytes", "cost",
-    "target_at", "exponent_bound", "lengths_for", "evaluate_curve", "outcome_from_curve",
+    "CLAIM", "SETTINGS", "target_at", "exponent_bound", "lengths_for", "evaluate_curve",
+    "outcome_from_curve",
 ]
 
 # The sequential test's alternative (claims.verdict): H1 is p >= 0.5 instead of the default 0.3, because
@@ -246,8 +247,63 @@ def cost(cell: dict, profile) -> float:
     return COST_FIXED + COST_PER_ENTRY * (n + s["n_test"]) * n * L_max
 
 
+def figure(claim: str, records: list[dict], profile: str) -> Any:
+    """The report figure: n_eps against L per cell, on log-log and semi-log axes."""
+    from reports import figures as kit  # matplotlib: imported when the report draws
+
+    cells = [r for r in kit.main_records(records) if any("L" in row and "n_eps" in row for row in r["series"])]
+    if not cells:
+        raise kit.Missing("no series rows with L and n_eps")
+    fig, axes = kit.new_axes(ncols=3, w=3.3, h=3.4)
+    key_ax, axes = axes[2], axes[:2]
+    # One curve per cell (target, regime): pooling cells would fit one line through first-step targets
+    # (exponential in L) and last-step targets (polynomial) at once, which describes neither.
+    curves = []
+    for r in sorted(cells, key=lambda r: r["cell_key"]):
+        by_L: dict[float, list[float]] = {}
+        unreached: set[float] = set()
+        for row in r["series"]:
+            L, n = kit.num(row.get("L")), kit.num(row.get("n_eps"))
+            if not math.isfinite(L):
+                continue
+            if math.isfinite(n) and n > 0:
+                by_L.setdefault(L, []).append(n)
+            else:
+                unreached.add(L)
+        Ls = sorted(by_L)
+        geo = [math.exp(sum(math.log(v) for v in by_L[L]) / len(by_L[L])) for L in Ls]
+        curves.append((r, Ls, geo, sorted(L for L in unreached if L not in by_L)))
+    top = 2 * max((g for _, _, geo, _ in curves for g in geo), default=1.0)
+    for i, (r, Ls, geo, late) in enumerate(curves):
+        p = r["params"]
+        a = kit.measured_value(r, "exponent")
+        label = (f"{p.get('target', '?')}, {p.get('regime', '?')}, f={p.get('f', '?')}: {r['verdict']}"
+                 + (f", a={a:.2f}" if math.isfinite(kit.num(a)) else ""))
+        for ax in axes:
+            # Okabe-Ito has 8 colours: later curves repeat them, dashed.
+            ax.plot(Ls, geo, lw=1, ms=4, ls="-" if i < len(kit.OKABE_ITO) else "--", **kit.style(i), label=label)
+            if late:
+                ax.plot(late, [top] * len(late), ls="none", marker="^", ms=4, color=kit.style(i)["color"])
+    for ax, scale in zip(axes, ("log-log", "semi-log")):
+        ax.set_yscale("log", base=2)
+        if scale == "log-log":
+            ax.set_xscale("log", base=2)
+        ax.set_xlabel("length L")
+        ax.set_title(scale, fontsize=9)
+    axes[0].set_ylabel(f"samples n_eps to MSE ≤ {DEFAULT_THRESHOLD:g} Var(y)")
+    key_ax.axis("off")
+    key_ax.legend(*axes[0].get_legend_handles_labels(), fontsize=6, loc="center left", frameon=False)
+    return kit.Figure("cplx_add", "n_eps against L", kit.to_svg(fig),
+                      "Sample complexity n_eps against L, one curve per cell (target position, regime, f): the "
+                      "geometric mean over examples of the grid value n_eps, with the cell's verdict and fitted "
+                      "power-law exponent a. A power law is a straight line on the log-log axes (left), an "
+                      "exponential a straight line on the semi-log axes (right); triangles (in the curve's colour) "
+                      f"mark lengths where n_eps was not reached by n_max. Profile: {profile}.")
+
+
 CLAIM = register(
-    Claim(
+    Claim.from_module(
+        __name__,
         id="CPLX-ADD",
         title="Samples almost-polynomial in L for additive targets",
         operationalizes=(
@@ -280,15 +336,7 @@ CLAIM = register(
         ),
         axes=("regime", "target", "f", "d"),
         declared={"exponent_over_bound": 1.0, "eps": DEFAULT_THRESHOLD, "min_points": float(MIN_POINTS)},
-        settings=SETTINGS,
-        figures=("reports.figures:cplx_add_figure",),
-        cells=cells,
-        strategy=strategy,
-        evaluate=evaluate,
         delta=0.1,
         delta_1=DELTA_1,
-        must_hold=must_hold,
-        memory_bytes=memory_bytes,
-        cost=cost,
     )
 )

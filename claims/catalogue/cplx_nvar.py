@@ -29,6 +29,7 @@ Series rows: {"N", "l0", "L", "lag", "n_eps", "n_cross"} (n_eps None when not re
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from claims.base import Claim, Context, Outcome
 from claims.catalogue._sample_complexity import (
@@ -47,10 +48,7 @@ from claims.strategies import SEEDS, recipes
 from rnn_core.data import Recipe, first_informative_position
 from rnn_core.targets import TargetSpec, make_target
 
-__all__ = [
-    "CLAIM", "SETTINGS", "cells", "strategy", "evaluate", "must_hold", "memory_bytes", "cost",
-    "nvar_spec", "growth_rule", "curve_lengths", "GROWTH_TABLE",
-]
+__all__ = ["CLAIM", "SETTINGS", "nvar_spec", "growth_rule", "curve_lengths", "GROWTH_TABLE"]
 
 # DELTA_1: the sequential test's alternative p >= 0.5, for the reason stated at cplx_add.DELTA_1 (one
 # example is a whole n sweep over an L grid)
@@ -311,8 +309,53 @@ def cost(cell: dict, profile) -> float:
     return COST_FIXED + COST_PER_ENTRY * (n + s["n_test"]) * n * L
 
 
+def figure(claim: str, records: list[dict], profile: str) -> Any:
+    """The report figure: the median n_eps over (N, l_0) at the longest length."""
+    import numpy as np
+    from reports import figures as kit  # matplotlib: imported when the report draws
+
+    rows = kit.series_rows(records, ("N", "l0", "n_eps"))
+    if not rows:
+        raise kit.Missing("no series rows with N, l0 and n_eps")
+    Lmax = max((r.get("L") for r in rows if kit.num(r.get("L")) == kit.num(r.get("L"))), default=None,
+               key=lambda x: kit.num(x))
+    if Lmax is not None:
+        rows = [r for r in rows if r.get("L") == Lmax]
+    Ns = sorted({r["N"] for r in rows}, key=kit.sort_key)
+    l0s = sorted({r["l0"] for r in rows}, key=kit.sort_key)
+    M = np.full((len(Ns), len(l0s)), np.nan)
+    reached = np.zeros_like(M, dtype=bool)
+    seen = np.zeros_like(M, dtype=bool)
+    for i, N in enumerate(Ns):
+        for j, l0 in enumerate(l0s):
+            vals = [kit.num(r["n_eps"]) for r in rows if r["N"] == N and r["l0"] == l0]
+            seen[i, j] = bool(vals)
+            fin = [v for v in vals if math.isfinite(v) and v > 0]
+            if fin:
+                M[i, j] = math.log2(float(np.median(fin)))
+                reached[i, j] = True
+    fig, (ax,) = kit.new_axes(w=5.0, h=3.8)
+    im = ax.imshow(np.ma.masked_invalid(M), cmap="viridis", origin="lower", aspect="auto")
+    for i in range(len(Ns)):
+        for j in range(len(l0s)):
+            txt = f"{2 ** M[i, j]:.0f}" if reached[i, j] else ("n.r." if seen[i, j] else "—")
+            ax.text(j, i, txt, ha="center", va="center", fontsize=8,
+                    color="white" if reached[i, j] and M[i, j] < np.nanmean(M) else "black")
+    ax.set_xticks(range(len(l0s)), [str(x) for x in l0s])
+    ax.set_yticks(range(len(Ns)), [str(x) for x in Ns])
+    ax.set_xlabel("span l_0")
+    ax.set_ylabel("variables N")
+    ax.grid(False)
+    fig.colorbar(im, ax=ax, label="log2 n_eps")
+    return kit.Figure("cplx_nvar", "n_eps growth table over (N, l_0)", kit.to_svg(fig),
+                      f"Median n_eps over examples for each (N, l_0) at the largest length L = {Lmax} (text in each "
+                      "cell; colour log2 n_eps, viridis); n.r. = n_eps not reached on the n grid. "
+                      f"Profile: {profile}.")
+
+
 CLAIM = register(
-    Claim(
+    Claim.from_module(
+        __name__,
         id="CPLX-NVAR",
         title="N-variable, l_0-local targets: samples almost-polynomial in L for small N or l_0",
         operationalizes=(
@@ -344,15 +387,7 @@ CLAIM = register(
         ),
         axes=("kind", "regime", "N", "l0", "anchor", "L"),
         declared={"exponent_over_bound": 1.0, "eps": DEFAULT_THRESHOLD, "min_points": float(MIN_POINTS)},
-        settings=SETTINGS,
-        figures=("reports.figures:cplx_nvar_figure",),
-        cells=cells,
-        strategy=strategy,
-        evaluate=evaluate,
         delta=0.1,
         delta_1=DELTA_1,
-        must_hold=must_hold,
-        memory_bytes=memory_bytes,
-        cost=cost,
     )
 )

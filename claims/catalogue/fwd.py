@@ -42,26 +42,23 @@ def _ratios(p, X: torch.Tensor) -> tuple[torch.Tensor, dict]:
 
 CLAIM = ratio_claim(
     RatioSpec(
-        id="FWD",
-        title="Forward stability at initialization",
-        operationalizes="forward stability at init: ||h_l||^2 stays within a constant factor of q_l "
-        "(the hidden-state norm lemma behind the paper's over-parameterization analysis)",
-        statement="For all layers l and every input x, 1/2 <= ||h_l(x)||^2 / q_l(x) <= 2 at random "
-        "initialization, q_l = sum_{k<=l} ||X_k||^2 (the infinite-width limit K_l(x, x)); no small-norm "
-        "condition on the inputs.",
-        pass_rule="every ratio ||h_l||^2 / q_l over the n inputs and l = 1..L lies in [1/2, 2] "
-        "(measured constant c = max(ratio_max, 1/ratio_min) <= 2); margin c / 2",
-        negative_control="W ~ N(0, 4/m) (exploding): ||h_l||^2 -> sum_k 2^(l-k) ||X_k||^2, outside [1/2, 2] "
-        "from l = 3 on; run at the largest width and the shortest length >= 4",
-        expected="the threshold width m*(L) exists inside the width range at every asserted length (smoke and quick "
-        "L = 2..8) and grows at most like L^4 (must hold); standard's longer lengths are findings",
         label="||h_l||^2 / q_l",
         limit=1.0,
         control_w_var=CONTROL_W_VAR,
         ratios=_ratios,
         search=_search_stability.search_fwd,
         flops=lambda m, n, L: 2.0 * n * L * m * m,
-        figures=("reports.figures:forward_layers_figure",),
-    )
+    ),
+    id="FWD",
+    title="Forward stability at initialization",
+    operationalizes="forward stability at init: ||h_l||^2 stays within a constant factor of q_l "
+    "(the hidden-state norm lemma behind the paper's over-parameterization analysis)",
+    statement="For all layers l and every input x, 1/2 <= ||h_l(x)||^2 / q_l(x) <= 2 at random "
+    "initialization, q_l = sum_{k<=l} ||X_k||^2 (the infinite-width limit K_l(x, x)); no small-norm "
+    "condition on the inputs.",
+    pass_rule="every ratio ||h_l||^2 / q_l over the n inputs and l = 1..L lies in [1/2, 2] "
+    "(measured constant c = max(ratio_max, 1/ratio_min) <= 2); margin c / 2",
+    negative_control="W ~ N(0, 4/m) (exploding): ||h_l||^2 -> sum_k 2^(l-k) ||X_k||^2, outside [1/2, 2] "
+    "from l = 3 on; run at the largest width and the shortest length >= 4",
 )
 evaluate = CLAIM.evaluate

@@ -41,19 +41,7 @@ from claims.base import Claim, Context, Outcome, finite_or_nan
 from claims.registry import register
 
 __all__ = [
-    "CLAIM",
-    "SETTINGS",
-    "REL_RMS_MAX",
-    "TRIVIAL_FRACTION",
-    "LOSS_FRACTION",
-    "TINY_WIDTH",
-    "cells",
-    "strategy",
-    "evaluate",
-    "must_hold",
-    "memory_bytes",
-    "cost",
-    "krr_comparison",
+    "CLAIM", "SETTINGS", "REL_RMS_MAX", "TRIVIAL_FRACTION", "LOSS_FRACTION", "TINY_WIDTH", "krr_comparison",
     "outcome_from",
 ]
 
@@ -255,7 +243,8 @@ def cost(cell: dict, profile) -> float:
 
 
 CLAIM = register(
-    Claim(
+    Claim.from_module(
+        __name__,
         id="GEN-KRR",
         title="The trained RNN equals kernel regression with H_inf (as m grows)",
         operationalizes=(
@@ -286,16 +275,9 @@ CLAIM = register(
         ),
         axes=("m", "L", "regime"),
         declared={"rel_rms_max": REL_RMS_MAX, "trivial_fraction": TRIVIAL_FRACTION},
-        cells=cells,
-        strategy=strategy,
-        evaluate=evaluate,
         delta=0.1,
         # one example trains a network to 1e-4 Loss_0 (seconds to minutes): the wider indifference region
         # lets about 6 clean examples decide (docs/SPEC_NOTES.md, with the simulated operating characteristic)
         delta_1=0.5,
-        must_hold=must_hold,
-        memory_bytes=memory_bytes,
-        cost=cost,
-        settings=SETTINGS,
     )
 )

@@ -72,19 +72,6 @@ def _ratios(p, X: torch.Tensor) -> tuple[torch.Tensor, dict]:
 
 CLAIM = ratio_claim(
     RatioSpec(
-        id="GRAD",
-        title="Gradient norm at initialization",
-        operationalizes="gradient norm at init: ||grad_W f(x)||_F = Theta(sqrt m) poly(L), no input "
-        "normalization needed",
-        statement="For every input x, 1/2 <= ||grad_W f(x)||_F^2 / (m H_inf(x, x)) <= 2 at random "
-        "initialization, H_inf(x, x) = (1/2) sum_{l<L} q_l; ||grad||^2 = m H_m(x, x) from the deltas and "
-        "hidden states (cross-time terms included).",
-        pass_rule="every ratio over the n inputs lies in [1/2, 2] (measured constant c = max(ratio_max, "
-        "1/ratio_min) <= 2); margin c / 2",
-        negative_control="W ~ N(0, 4/m): the ratio grows like 2^L (not informative at L = 2, where W does "
-        "not enter ||grad||); run at the largest width and the shortest length >= 4",
-        expected="the threshold width m*(L) exists inside the width range at every asserted length (smoke and quick "
-        "L = 2..8) and grows at most like L^4 (must hold); standard's longer lengths are findings",
         label="||grad||^2 / (m H_inf(x,x))",
         limit=1.0,
         control_w_var=CONTROL_W_VAR,
@@ -93,6 +80,17 @@ CLAIM = ratio_claim(
         # forward and backward passes, plus the per-input (L x L) Gram matrices
         flops=lambda m, n, L: 4.0 * n * L * m * m + 4.0 * n * L * L * m,
         per_layer=False,
-    )
+    ),
+    id="GRAD",
+    title="Gradient norm at initialization",
+    operationalizes="gradient norm at init: ||grad_W f(x)||_F = Theta(sqrt m) poly(L), no input "
+    "normalization needed",
+    statement="For every input x, 1/2 <= ||grad_W f(x)||_F^2 / (m H_inf(x, x)) <= 2 at random "
+    "initialization, H_inf(x, x) = (1/2) sum_{l<L} q_l; ||grad||^2 = m H_m(x, x) from the deltas and "
+    "hidden states (cross-time terms included).",
+    pass_rule="every ratio over the n inputs lies in [1/2, 2] (measured constant c = max(ratio_max, "
+    "1/ratio_min) <= 2); margin c / 2",
+    negative_control="W ~ N(0, 4/m): the ratio grows like 2^L (not informative at L = 2, where W does "
+    "not enter ||grad||); run at the largest width and the shortest length >= 4",
 )
 evaluate = CLAIM.evaluate

@@ -50,6 +50,8 @@ max_t ||W_t - W_0||_F / sqrt(y^T H_m^-1 y / m) [2]; drift_max [0.1].
 from __future__ import annotations
 
 import math
+from collections import defaultdict
+from typing import Any
 
 import numpy as np
 import torch
@@ -60,18 +62,7 @@ from rnn_core.data import first_informative_position
 from rnn_core.numerics import guarded_ratio
 
 __all__ = [
-    "CLAIM",
-    "SETTINGS",
-    "cells",
-    "strategy",
-    "evaluate",
-    "must_hold",
-    "memory_bytes",
-    "cost",
-    "linearized_loss",
-    "linearized_iterations",
-    "linearized_time",
-    "gradient_drift",
+    "CLAIM", "SETTINGS", "linearized_loss", "linearized_iterations", "linearized_time", "gradient_drift",
     "lazy_run",
 ]
 
@@ -546,8 +537,49 @@ def cost(cell: dict, profile) -> float:
     return 6.0 * n * L * m * m * steps / _FLOPS_PER_S + 5e-4 * steps + 0.01
 
 
+def figure(claim: str, records: list[dict], profile: str) -> Any:
+    """The report figure: training curves against the predicted linear rate."""
+    from reports import figures as kit  # matplotlib: imported when the report draws
+
+    curves = []
+    for r in kit.main_records(records):
+        ex = defaultdict(list)
+        for row in r["series"]:
+            if "t" in row and "loss" in row:
+                ex[row.get("example", 0)].append(row)
+        if ex:
+            first = sorted(ex)[0]
+            curves.append((r, sorted(ex[first], key=lambda row: kit.num(row["t"]))))
+    if not curves:
+        raise kit.Missing("no series rows with t and loss")
+    # keep the widest cell per (L, regime) so the plot stays readable
+    best = {}
+    for r, rows in curves:
+        k = (r["params"].get("L"), r["params"].get("regime"))
+        if k not in best or kit.num(r["params"].get("m", 0)) > kit.num(best[k][0]["params"].get("m", 0)):
+            best[k] = (r, rows)
+    fig, (ax,) = kit.new_axes(w=6.0, h=4.0)
+    for i, (k, (r, rows)) in enumerate(sorted(best.items(), key=lambda kv: tuple(str(x) for x in kv[0]))[:8]):
+        t, loss = kit.finite_points([row["t"] for row in rows], [row["loss"] for row in rows])
+        col = kit.OKABE_ITO[i % len(kit.OKABE_ITO)]
+        lab = ", ".join(f"{a}={r['params'][a]}" for a in ("L", "m", "regime") if a in r["params"])
+        ax.plot(t, loss, color=col, label=lab)
+        tp, pred = kit.finite_points([row["t"] for row in rows], [row.get("predicted") for row in rows])
+        if pred:
+            ax.plot(tp, pred, color=col, ls="--", lw=1)
+    ax.set_yscale("log")
+    ax.set_xlabel("GD step t")
+    ax.set_ylabel("training loss")
+    ax.legend(fontsize=7)
+    return kit.Figure("lazy", "Training curves against the predicted linear rate", kit.to_svg(fig),
+                      "Full-batch GD training loss against step t (solid) and the predicted linear rate "
+                      "(1 − η m λ_min(H_inf)/2)^t loss_0 (dashed, same colour), first example of the widest "
+                      f"cell per (L, regime), at most 8 curves. Profile: {profile}.")
+
+
 CLAIM = register(
-    Claim(
+    Claim.from_module(
+        __name__,
         id="LAZY",
         title="GD on W stays near initialization and converges linearly",
         operationalizes=(
@@ -586,14 +618,6 @@ CLAIM = register(
         axes=("m", "L", "regime"),
         declared={"rate_divisor": 2.0, "lin_time_factor": LIN_TIME_FACTOR, "drift_max": DRIFT_MAX,
                   "w_dist_factor": 2.0},
-        cells=cells,
-        strategy=strategy,
-        evaluate=evaluate,
         delta=0.1,
-        must_hold=must_hold,
-        memory_bytes=memory_bytes,
-        cost=cost,
-        settings=SETTINGS,
-        figures=("reports.figures:lazy_figure",),
     )
 )

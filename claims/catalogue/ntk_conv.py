@@ -32,6 +32,8 @@ so the error stays large and does not decay. At L = 2 the W variance barely ente
 from __future__ import annotations
 
 import math
+from collections import defaultdict
+from typing import Any
 
 import numpy as np
 import torch
@@ -44,23 +46,8 @@ from claims.registry import register
 from claims.threshold_cell import cells_from_settings, is_threshold_cell, per_cell
 
 __all__ = [
-    "CLAIM",
-    "SETTINGS",
-    "TOL",
-    "SLOPE_MAX",
-    "SPEC_SLOPE_MAX",
-    "CONTROL_W_VAR",
-    "MUST_HOLD_MIN_WIDTH",
-    "kernel_error",
-    "width_seed",
-    "error_outcome",
-    "slope_outcome",
-    "cells",
-    "strategy",
-    "evaluate",
-    "must_hold",
-    "memory_bytes",
-    "cost",
+    "CLAIM", "SETTINGS", "TOL", "SLOPE_MAX", "SPEC_SLOPE_MAX", "CONTROL_W_VAR", "MUST_HOLD_MIN_WIDTH",
+    "kernel_error", "width_seed", "error_outcome", "slope_outcome",
 ]
 
 TOL = 0.1
@@ -238,8 +225,61 @@ def example_cost(cell: dict, profile) -> float:
 strategy, memory_bytes, cost = per_cell(example_strategy, example_memory, example_cost)
 
 
+def figure(claim: str, records: list[dict], profile: str) -> Any:
+    """The report figure: the NTK error against m per L on log-log axes, with the fitted slopes."""
+    import numpy as np
+    from claims.fits import fmt_pm, loglog_slope
+    from reports import figures as kit  # matplotlib: imported when the report draws
+
+    pts = defaultdict(list)  # L -> [(m, error)]
+    for r in kit.main_records(records):
+        p = r["params"]
+        if "m" in p and "L" in p:
+            e = kit.measured_value(r, "error", "mean")
+            if math.isfinite(e):
+                pts[p["L"]].append((float(p["m"]), e))
+    for row in kit.series_rows(records, ("m", "error", "L")):
+        if math.isfinite(kit.num(row["error"])):
+            pts[row["L"]].append((float(row["m"]), float(row["error"])))
+    pts = {L: v for L, v in pts.items() if v}
+    if not pts:
+        raise kit.Missing("no 'error' measurements with m and L")
+    fig, (ax,) = kit.new_axes(w=6.0, h=4.0)
+    slopes = []
+    allm = []
+    for i, L in enumerate(sorted(pts, key=kit.sort_key)):
+        agg = defaultdict(list)
+        for m, e in pts[L]:
+            agg[m].append(e)
+        ms = sorted(agg)
+        es = [float(np.mean(agg[m])) for m in ms]
+        allm += ms
+        fit = loglog_slope(ms, es)
+        slope = fmt_pm(fit.slope, fit.stderr, "slope")
+        lab = f"L={L}" + (f", {slope}" if fit.ok else "")
+        if fit.ok:
+            slopes.append(f"L={L}: {slope}")
+        ax.plot(ms, es, label=lab, **kit.style(i))
+    if allm:
+        m0, m1 = min(allm), max(allm)
+        g = np.geomspace(m0, max(m1, m0 * 2), 20)
+        ref = np.median([v[0][1] for v in pts.values()]) * (g / m0) ** -0.5
+        ax.plot(g, ref, color="#777777", ls=":", label="m^-1/2 guide")
+    ax.axhline(TOL, color="#000000", ls="--", lw=1, label=f"pass bound {TOL:g}")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("width m")
+    ax.set_ylabel("max|H_m − H_inf| / max diag H_inf")
+    ax.legend(fontsize=7)
+    return kit.Figure("ntk_conv", "NTK error against width", kit.to_svg(fig),
+                      "Relative NTK error against width m on log-log axes, one line per length L, with the fitted "
+                      f"log-log slope per L ({'; '.join(slopes) or 'no fit'}); pass rule: slope <= {SLOPE_MAX:g} and "
+                      f"error <= {TOL:g}; dotted: an m^-1/2 guide. Mean over examples. Profile: {profile}.")
+
+
 CLAIM = register(
-    Claim(
+    Claim.from_module(
+        __name__,
         id="NTK-CONV",
         title="Empirical NTK tends to H_inf",
         operationalizes="the empirical NTK matrix at initialization concentrates around the infinite-width "
@@ -262,15 +302,7 @@ CLAIM = register(
         axes=("m", "L", "regime"),
         declared={"tol": TOL, "slope_max": SLOPE_MAX},
         delta=0.1,
-        cells=cells,
-        strategy=strategy,
-        evaluate=evaluate,
-        must_hold=must_hold,
         max_shrink=4,
-        memory_bytes=memory_bytes,
-        cost=cost,
-        settings=SETTINGS,
-        figures=("reports.figures:ntk_conv_figure",),
         precision=common.RATIO_PRECISION,
     )
 )

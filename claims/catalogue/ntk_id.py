@@ -33,8 +33,7 @@ from claims.base import Claim, Context, Outcome
 from claims.catalogue import _init_common as common
 from claims.registry import register
 
-__all__ = ["CLAIM", "SETTINGS", "TOLERANCE", "relative_error", "cells", "strategy", "evaluate", "must_hold",
-           "memory_bytes", "cost"]
+__all__ = ["CLAIM", "SETTINGS", "TOLERANCE", "relative_error"]
 
 #: the pass rule's bound on the relative error of H_m (five orders above float64 rounding of ~1e-14)
 TOLERANCE = 1e-9
@@ -117,7 +116,8 @@ def cost(cell: dict, profile) -> float:
 
 
 CLAIM = register(
-    Claim(
+    Claim.from_module(
+        __name__,
         id="NTK-ID",
         title="The empirical NTK is the Gram of the gradients",
         operationalizes="the definition of the empirical NTK (SPEC section 1): H_m(x, x') = (1/m) "
@@ -135,13 +135,6 @@ CLAIM = register(
         declared={"rel_err": TOLERANCE},
         delta=0.0,
         delta_1=0.5,
-        cells=cells,
-        strategy=strategy,
-        evaluate=evaluate,
-        must_hold=must_hold,
-        memory_bytes=memory_bytes,
-        cost=cost,
-        settings=SETTINGS,
         max_shrink=4,
     )
 )

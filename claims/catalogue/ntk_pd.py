@@ -43,6 +43,8 @@ are the adversarial case) are drawn by hypothesis; the separation floor 0.01 is 
 from __future__ import annotations
 
 import math
+from collections import defaultdict
+from typing import Any
 
 import torch
 from hypothesis import strategies as st
@@ -52,32 +54,10 @@ from claims.catalogue import _init_common as common
 from claims.registry import register
 
 __all__ = [
-    "CLAIM",
-    "SETTINGS",
-    "C_PD",
-    "SEPARATION_FLOOR",
-    "PARALLEL_SCALE",
-    "DIAG_TOL",
-    "normalized_kernel",
-    "pd_stats",
-    "diag_identity_error",
-    "make_parallel_pair",
-    "cells",
-    "search_cells",
-    "search",
-    "infinite_ntk_autograd",
-    "project_regime",
-    "project_separation",
-    "search_project",
-    "search_feasible",
-    "search_score",
-    "search_objective",
-    "worst_pair_constant",
-    "strategy",
-    "evaluate",
-    "must_hold",
-    "memory_bytes",
-    "cost",
+    "CLAIM", "SETTINGS", "C_PD", "SEPARATION_FLOOR", "PARALLEL_SCALE", "DIAG_TOL", "normalized_kernel",
+    "pd_stats", "diag_identity_error", "make_parallel_pair", "search_cells", "infinite_ntk_autograd",
+    "project_regime", "project_separation", "search_project", "search_feasible", "search_score",
+    "search_objective", "worst_pair_constant",
 ]
 
 #: declared constant of the checked rule lambda_min(H_hat) >= C_PD delta^2 / n (see the module docstring)
@@ -502,8 +482,59 @@ def worst_pair_constant(L: int) -> float:
     return L * math.acos(1.0 - 2.0 / L) / (2.0 * math.pi)
 
 
+def lambda_figure(claim: str, records: list[dict], profile: str, infinite_only: bool) -> Any:
+    """The report figure of NTK-PD (``infinite_only``: lambda_min(H_inf), measured ``lambda_min``) and of
+    NTK-PD-M (lambda_min(H_m(W_0)) per width, ``lambda_min_m``, and lambda_min(H_inf), ``lambda_min_inf``)
+    against L per regime, the smallest over examples."""
+    from reports import figures as kit  # matplotlib: imported when the report draws
+
+    keys = ["lambda_min"] if infinite_only else ["lambda_min_m", "lambda_min_inf"]
+    data = defaultdict(list)  # (key, regime, m) -> [(L, value)]
+    for r in kit.main_records(records):
+        p = r["params"]
+        if "L" not in p:
+            continue
+        for k in keys:
+            v = kit.measured_value(r, k, "min")
+            if math.isfinite(v) and v > 0:
+                data[(k, p.get("regime", ""), p.get("m"))].append((float(p["L"]), v))
+    if not data:
+        raise kit.Missing(f"no {' / '.join(keys)} measurements with L")
+    fig, (ax,) = kit.new_axes(w=6.0, h=4.0)
+    regimes = sorted({k[1] for k in data}, key=str)
+    widths = sorted({k[2] for k in data if k[2] is not None}, key=kit.sort_key)
+    for (k, reg, m), pts in sorted(data.items(), key=lambda kv: (kv[0][0], str(kv[0][1]), kit.sort_key(kv[0][2] or 0))):
+        agg = defaultdict(list)
+        for L, v in pts:
+            agg[L].append(v)
+        Ls = sorted(agg)
+        i = regimes.index(reg)
+        ls = "-" if k in ("lambda_min", "lambda_min_m") else "--"
+        lab = ("λ_min(H_inf)" if k != "lambda_min_m" else "λ_min(H_m)") + f", {reg}" + (f", m={m}" if m is not None and k == "lambda_min_m" else "")
+        st = kit.style(i)
+        if m is not None and k == "lambda_min_m" and widths:
+            st["marker"] = kit.MARKERS[widths.index(m) % len(kit.MARKERS)]
+        if k == "lambda_min_inf" and m is not None and widths and m != widths[-1]:
+            continue  # H_inf does not depend on m: draw it once per regime
+        ax.plot(Ls, [min(agg[L]) for L in Ls], linestyle=ls, label=lab, **st)
+    ax.set_yscale("log")
+    ax.set_xlabel("length L")
+    ax.set_ylabel("smallest eigenvalue λ_min")
+    ax.legend(fontsize=7, ncol=2 if len(data) > 6 else 1)
+    what = ("λ_min(H_inf) of the infinite-width NTK" if infinite_only
+            else "λ_min(H_m(W_0)) of the empirical NTK (solid, marker = width) and λ_min(H_inf) (dashed)")
+    return kit.Figure("lambda", "Smallest NTK eigenvalue against L", kit.to_svg(fig),
+                      f"{what} against length L per regime (colour), smallest over examples. Profile: {profile}.")
+
+
+def figure(claim: str, records: list[dict], profile: str) -> Any:
+    """The report figure: lambda_min(H_inf) against L per regime."""
+    return lambda_figure(claim, records, profile, infinite_only=True)
+
+
 CLAIM = register(
-    Claim(
+    Claim.from_module(
+        __name__,
         id="NTK-PD",
         title="The infinite-width NTK matrix is positive definite on separated data",
         operationalizes=(
@@ -534,15 +565,6 @@ CLAIM = register(
         expected="holds in every cell (infinite-width claim); the controls fail",
         axes=("L", "regime", "n"),
         declared={"c_pd": C_PD, "separation_floor": SEPARATION_FLOOR},
-        cells=cells,
-        strategy=strategy,
-        evaluate=evaluate,
         delta=0.1,
-        must_hold=must_hold,
-        memory_bytes=memory_bytes,
-        cost=cost,
-        settings=SETTINGS,
-        figures=("reports.figures:ntk_pd_lambda_figure",),
-        search=search,
     )
 )

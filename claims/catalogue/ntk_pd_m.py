@@ -32,6 +32,7 @@ four times NORMALIZED_MIN_WIDTH[n] (the reason is recorded otherwise). The rank 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 
@@ -42,20 +43,8 @@ from claims.registry import register
 from claims.threshold_cell import cells_from_settings, is_threshold_cell, per_cell
 
 __all__ = [
-    "CLAIM",
-    "SETTINGS",
-    "RATIO",
-    "CONTROL_M",
-    "CONTROL_N",
-    "NORMALIZED_MIN_WIDTH",
-    "normalized_min_width",
+    "CLAIM", "SETTINGS", "RATIO", "CONTROL_M", "CONTROL_N", "NORMALIZED_MIN_WIDTH", "normalized_min_width",
     "pd_m_stats",
-    "cells",
-    "strategy",
-    "evaluate",
-    "must_hold",
-    "memory_bytes",
-    "cost",
 ]
 
 #: the declared constant: lambda_min(H_m) >= RATIO * lambda_min(H_inf)
@@ -204,8 +193,16 @@ def example_memory(cell: dict, profile) -> int:
 strategy, memory_bytes, cost = per_cell(example_strategy, example_memory, example_cost)
 
 
+def figure(claim: str, records: list[dict], profile: str) -> Any:
+    """The report figure: lambda_min(H_m(W_0)) per width and lambda_min(H_inf) against L per regime."""
+    from claims.catalogue.ntk_pd import lambda_figure
+
+    return lambda_figure(claim, records, profile, infinite_only=False)
+
+
 CLAIM = register(
-    Claim(
+    Claim.from_module(
+        __name__,
         id="NTK-PD-M",
         title="Positive definiteness survives finite width at initialization",
         operationalizes=(
@@ -233,14 +230,6 @@ CLAIM = register(
         ),
         axes=("m", "L", "regime"),
         declared={"ratio": RATIO, "separation_floor": SEPARATION_FLOOR, "exponent": EXPONENT_BOUND},
-        cells=cells,
-        strategy=strategy,
-        evaluate=evaluate,
         delta=0.1,
-        must_hold=must_hold,
-        memory_bytes=memory_bytes,
-        cost=cost,
-        settings=SETTINGS,
-        figures=("reports.figures:ntk_pd_m_lambda_figure",),
     )
 )

@@ -50,7 +50,9 @@ whether the adversarial rank-one direction destabilizes the recurrence depends o
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -61,31 +63,9 @@ from claims.fits import loglog_slope
 from claims.registry import register
 
 __all__ = [
-    "CLAIM",
-    "SETTINGS",
-    "STATS",
-    "EXPONENTS",
-    "DECLARED",
-    "CONTROL_L",
-    "CONTROL_OMEGAS",
-    "Directions",
-    "lanczos_spectral_norm",
-    "random_direction",
-    "make_directions",
-    "perturbation_rows",
-    "bound",
-    "summarize",
-    "violation_reason",
-    "cells",
-    "search_cells",
-    "search",
-    "search_rank",
-    "project_spectral",
-    "strategy",
-    "evaluate",
-    "must_hold",
-    "memory_bytes",
-    "cost",
+    "CLAIM", "SETTINGS", "STATS", "EXPONENTS", "DECLARED", "CONTROL_L", "CONTROL_OMEGAS", "Directions",
+    "lanczos_spectral_norm", "random_direction", "make_directions", "perturbation_rows", "bound",
+    "summarize", "violation_reason", "search_cells", "search_rank", "project_spectral",
 ]
 
 STATS: tuple[str, ...] = ("r_h", "flips", "r_g", "first_order")
@@ -537,8 +517,68 @@ def search(cell: dict, ctx: Context):
     )
 
 
+def figure(claim: str, records: list[dict], profile: str) -> Any:
+    """The report figure: each perturbation quantity against omega, with its bound and reference slope."""
+    from fractions import Fraction
+
+    import numpy as np
+    from reports import figures as kit  # matplotlib: imported when the report draws
+
+    rows = [r for r in kit.series_rows(records, ("omega", "stat", "value")) if math.isfinite(kit.num(r["value"]))]
+    if not rows:
+        raise kit.Missing("no series rows with omega, stat, value")
+    titles = {"r_h": "r_h = max_l ‖h'−h‖/‖h‖", "flips": "sign flips / m", "r_g": "r_g = ‖∇f'−∇f‖/‖∇f‖",
+              "first_order": "first-order error"}
+    present = {r["stat"] for r in rows}
+    stats = [(s, EXPONENTS[s], titles.get(s, s)) for s in STATS if s in present]
+    stats += [(s, None, s) for s in sorted(present - set(STATS))]
+    fig, axes = kit.new_axes(ncols=len(stats), w=3.6, h=3.4)
+    Ls = sorted({r.get("L") for r in rows if r.get("L") is not None}, key=kit.sort_key) or [None]
+    dirs = sorted({str(r.get("direction", "")) for r in rows})
+    for ax, (stat, slope, label) in zip(axes, stats):
+        rs = [r for r in rows if r["stat"] == stat]
+        for (L, d), grp in kit.group_rows(rs, lambda r: (r.get("L"), str(r.get("direction", "")))):
+            agg = defaultdict(list)
+            for r in grp:
+                agg[float(r["omega"])].append(float(r["value"]))
+            om = sorted(agg)
+            i = Ls.index(L) if L in Ls else 0
+            st = kit.style(i)
+            st["marker"] = kit.MARKERS[dirs.index(d) % len(kit.MARKERS)]
+            ax.plot(om, [max(agg[o]) for o in om], ls="none" if len(om) < 2 else "-", alpha=0.85,
+                    label=f"L={L}, {d}" if L is not None else d, **st)
+        bnd = defaultdict(list)
+        for r in rs:
+            if math.isfinite(kit.num(r.get("bound"))):
+                bnd[float(r["omega"])].append(float(r["bound"]))
+        if bnd:
+            om = sorted(bnd)
+            ax.plot(om, [max(bnd[o]) for o in om], color="#000000", ls="--", lw=1, label="declared bound")
+        pos = [float(r["value"]) for r in rs if float(r["value"]) > 0]
+        omegas = sorted({float(r["omega"]) for r in rs if float(r["omega"]) > 0})
+        if slope is not None and pos and len(omegas) >= 2:
+            g = np.array([omegas[0], omegas[-1]])
+            y0 = float(np.median(pos))
+            ax.plot(g, y0 * (g / math.sqrt(g[0] * g[1])) ** slope, color="#777777", ls=":",
+                    label=f"slope {Fraction(slope).limit_denominator(12)}")
+        ax.set_xscale("log")
+        if pos:
+            ax.set_yscale("log")
+        ax.set_xlabel("perturbation ω = ‖Δ‖₂")
+        ax.set_title(label, fontsize=9)
+        ax.legend(fontsize=6)
+    axes[0].set_ylabel("measured value")
+    return kit.Figure("pert", "Perturbation quantities against ω", kit.to_svg(fig),
+                      "Near-initialization quantities against the spectral norm ω of the perturbation (log-log), "
+                      "colour = length L, marker = direction (random / adversarial), worst over examples; dashed: "
+                      f"the declared bound C (ωL)^p (C = {', '.join(f'{DECLARED[s]:g}' for s in STATS)}), judged only where "
+                      f"ωL < {NEAR_INIT_OMEGA_L:g} (larger ω are recorded as probes); dotted: the reference slopes p = "
+                      f"{', '.join(str(Fraction(EXPONENTS[s]).limit_denominator(12)) for s in STATS)}. Profile: {profile}.")
+
+
 CLAIM = register(
-    Claim(
+    Claim.from_module(
+        __name__,
         id="PERT",
         title="Near-initialization bounds: hidden states, sign patterns, gradients, first-order error",
         operationalizes=(
@@ -570,15 +610,6 @@ CLAIM = register(
         expected="holds at the largest width for every length and regime (asserted); findings at smaller widths",
         axes=("m", "L", "regime", "omega"),
         declared=dict(DECLARED),
-        cells=cells,
-        strategy=strategy,
-        evaluate=evaluate,
         delta=0.1,
-        must_hold=must_hold,
-        memory_bytes=memory_bytes,
-        cost=cost,
-        settings=SETTINGS,
-        figures=("reports.figures:pert_figure",),
-        search=search,
     )
 )

@@ -34,6 +34,8 @@ concept's place in C at the same applicable n (n_eps is that of the true concept
 from __future__ import annotations
 
 import math
+from collections import defaultdict
+from typing import Any
 
 import numpy as np
 import torch
@@ -53,8 +55,8 @@ from rnn_core.linalg import quadratic_form
 from rnn_core.targets import Standardizer, TargetSpec, make_target
 
 __all__ = [
-    "CLAIM", "SETTINGS", "cells", "strategy", "evaluate", "must_hold", "memory_bytes", "cost",
-    "RATIO_BOUND", "complexity", "complexities", "target_spec", "rule_on_curve", "evaluate_rows",
+    "CLAIM", "SETTINGS", "RATIO_BOUND", "complexity", "complexities", "target_spec", "rule_on_curve",
+    "evaluate_rows",
 ]
 
 #: C(concept) <= RATIO_BOUND * C(random) where the concept is learnable
@@ -262,8 +264,37 @@ def cost(cell: dict, profile) -> float:
     return COST_FIXED + kernel + 1.2 * 2 * (n**3 / 3) / FLOPS
 
 
+def figure(claim: str, records: list[dict], profile: str) -> Any:
+    """The report figure: the complexity ratio against n per L."""
+    import numpy as np
+    from reports import figures as kit  # matplotlib: imported when the report draws
+
+    rows = [r for r in kit.series_rows(records, ("n", "ratio")) if math.isfinite(kit.num(r["ratio"]))]
+    if not rows:
+        raise kit.Missing("no series rows with n and ratio")
+    fig, (ax,) = kit.new_axes(w=6.0, h=4.0)
+    Ls = sorted({r.get("L") for r in rows}, key=lambda x: kit.sort_key(x) if x is not None else (0, 0))
+    for i, L in enumerate(Ls):
+        agg = defaultdict(list)
+        for r in rows:
+            if r.get("L") == L:
+                agg[float(r["n"])].append(float(r["ratio"]))
+        ns = sorted(agg)
+        ax.plot(ns, [float(np.median(agg[n])) for n in ns], label=f"L={L}", **kit.style(i))
+    ax.axhline(RATIO_BOUND, color="#000000", ls="--", lw=1, label=f"pass bound {RATIO_BOUND:g}")
+    ax.axhline(1.0, color="#777777", ls=":", lw=1, label="ratio 1 (no separation)")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("samples n")
+    ax.set_ylabel("C(concept) / C(random labels)")
+    ax.legend(fontsize=7)
+    return kit.Figure("rand_label", "Complexity ratio against n", kit.to_svg(fig),
+                      "Ratio of the data-dependent complexity y^T H_inf^-1 y tr H_inf / n^2 of the concept to that of "
+                      f"random labels against n, median over examples, one line per L. Profile: {profile}.")
+
+
 CLAIM = register(
-    Claim(
+    Claim.from_module(
+        __name__,
         id="RAND-LABEL",
         title="The kernel complexity separates learnable concepts from random labels",
         operationalizes=(
@@ -293,14 +324,6 @@ CLAIM = register(
         ),
         axes=("L", "regime", "target", "n_max"),
         declared={"ratio_bound": RATIO_BOUND, "learnable_factor": float(LEARNABLE_FACTOR)},
-        settings=SETTINGS,
-        figures=("reports.figures:rand_label_figure",),
-        cells=cells,
-        strategy=strategy,
-        evaluate=evaluate,
         delta=0.1,
-        must_hold=must_hold,
-        memory_bytes=memory_bytes,
-        cost=cost,
     )
 )

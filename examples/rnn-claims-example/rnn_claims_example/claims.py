@@ -47,22 +47,8 @@ from claims.registry import Registry
 from rnn_claims_example.figures import ratio_per_layer
 
 __all__ = [
-    "REGISTRY",
-    "CLAIM",
-    "C_DECLARED",
-    "CONTROL_SLOPE",
-    "RELU_VAR",
-    "SETTINGS",
-    "preserving_variance",
-    "variance",
-    "init_weights",
-    "forward_ratios",
-    "cells",
-    "strategy",
-    "evaluate",
-    "must_hold",
-    "memory_bytes",
-    "cost",
+    "REGISTRY", "CLAIM", "C_DECLARED", "CONTROL_SLOPE", "RELU_VAR", "SETTINGS", "preserving_variance",
+    "variance", "init_weights", "forward_ratios",
 ]
 
 #: this package's catalogue; the entry point rnn_claims.catalogues names it
@@ -218,7 +204,8 @@ def cost(cell: dict, profile: Any) -> float:
 
 
 CLAIM = REGISTRY.register(
-    Claim(
+    Claim.from_module(
+        __name__,
         id="LRELU-FWD",
         title="Forward stability at initialization, leaky-ReLU RNN",
         operationalizes="the second-moment-preserving initialization of leaky rectifiers (He et al. 2015: "
@@ -234,13 +221,6 @@ CLAIM = REGISTRY.register(
         axes=("m", "L", "regime", "a"),
         declared={"c": C_DECLARED},
         delta=0.1,
-        cells=cells,
-        strategy=strategy,
-        evaluate=evaluate,
-        must_hold=must_hold,
-        memory_bytes=memory_bytes,
-        cost=cost,
-        settings=SETTINGS,
         precision="float32",
         figures=(ratio_per_layer,),
     )
