@@ -236,3 +236,34 @@ def test_a_registered_profile_runs_a_claim_that_knows_it(monkeypatch, tmp_path):
 def test_claim_ids_must_be_upper_case_so_a_clash_cannot_hide_behind_case():
     with pytest.raises(ValueError, match="upper-case"):
         dataclasses.replace(TOY.get("TOY-HOLDS"), id="toy-holds")
+
+
+def test_from_module_reads_the_standard_names_and_fields_win():
+    """Claim.from_module takes cells, strategy, evaluate, must_hold, cost, SETTINGS and figure from the
+    module by name, leaves the fields the module does not define at their defaults, and lets the keyword
+    fields override; every built-in claim module's functions are its claim's."""
+    import types
+
+    from claims.base import MODULE_NAMES, Claim
+    from claims.catalogue import ntk_pd
+
+    mod = types.ModuleType("toy_from_module")
+    mod.cells = lambda profile: [{"L": 2}]
+    mod.strategy = lambda cell, profile: None
+    mod.evaluate = lambda cell, recipe, ctx: None
+    mod.must_hold = lambda cell, profile: False
+    mod.SETTINGS = {"smoke": {"n": 1}}
+    mod.figure = lambda claim_id, records, profile: None
+    prose = dict(id="TOY-MOD", title="t", operationalizes="o", statement="s", pass_rule="p",
+                 negative_control="n", expected="e", axes=("L",), declared={})
+    claim = Claim.from_module(mod, **prose)
+    assert (claim.cells, claim.strategy, claim.evaluate, claim.must_hold) == (mod.cells, mod.strategy,
+                                                                             mod.evaluate, mod.must_hold)
+    assert claim.settings == mod.SETTINGS and claim.figures == (mod.figure,)
+    assert claim.search is None and claim.cost({"L": 2}, None) == 1.0  # not in the module: the defaults
+    other = lambda cell, profile: True  # noqa: E731
+    assert Claim.from_module(mod, **prose, must_hold=other, figures=()).must_hold is other
+    for field, attr in MODULE_NAMES.items():
+        if hasattr(ntk_pd, attr):
+            want = (getattr(ntk_pd, attr),) if field == "figures" else getattr(ntk_pd, attr)
+            assert getattr(ntk_pd.CLAIM, field) == want, field
