@@ -4,7 +4,7 @@ Cost model. Each claim estimates the seconds of one example of a cell on one CPU
 (``claim.cost(cell, profile)``, from its flop count). A cell runs a variable number of examples
 (the sequential test stops early), so its cost is that estimate times the examples a decision needs
 at least: ``plan.min_examples_to_fail()`` for a control (they must fail), ``plan.min_examples_to_hold()``
-otherwise. Earlier records calibrate it: per claim, the factor sum(duration_s) / sum(estimate) over the
+otherwise. A threshold or search cell is one search, and the claim's estimate is already the whole of it. Earlier records calibrate it: per claim, the factor sum(duration_s) / sum(estimate) over the
 records at hand (:func:`calibrate`), applied to that claim's cells; without records the factor is 1.
 
 Order. Cells are submitted most expensive first (longest-processing-time first), so that the tail of a
@@ -42,7 +42,7 @@ def cell_cost(claim: Any, cell: dict, profile: Any, factor: float = 1.0) -> floa
     per_example = float(claim.cost(cell, profile))
     if not math.isfinite(per_example) or per_example < 0:
         per_example = 1.0
-    if is_threshold_cell(cell):  # the claim's estimate covers the whole search
+    if is_threshold_cell(cell) or cell.get("kind") == "search":  # the claim's estimate covers the whole search
         return per_example * factor
     plan = claim.plan(profile)
     examples = plan.min_examples_to_fail() if cell.get("control") else plan.min_examples_to_hold()

@@ -1,7 +1,8 @@
 """The cost model and the order of submission (claims.scheduling, claims.executors.DaskExecutor).
 
 - cell_cost: a control costs ``min_examples_to_fail`` examples, any other cell ``min_examples_to_hold``
-  (capped by the example budget), times the claim's per-example estimate; a broken estimate counts 1 s;
+  (capped by the example budget), times the claim's per-example estimate; a threshold or search cell
+  costs the claim's estimate once; a broken estimate counts 1 s;
 - calibrate: per claim, measured / estimated seconds over usable records (skipped, error, unknown cells
   and non-numeric durations left out);
 - order_by_cost: most expensive first, ties by rank, independent of the input order;
@@ -47,6 +48,9 @@ def test_control_costs_examples_to_fail_and_others_examples_to_hold():
     holds = TOY.get("TOY-HOLDS")
     assert cell_cost(holds, {"m": 64, "L": 2}, SMOKE) == 12.0
     assert cell_cost(holds, {"m": 64, "L": 2, "control": True}, SMOKE) == 3.0
+    # a threshold or search cell is one search: the claim's estimate is all of it
+    assert cell_cost(claim, {"m": 256, "L": 2, "kind": "search"}, SMOKE) == pytest.approx(0.256)
+    assert cell_cost(claim, {"m": 256, "L": 2, "kind": "search"}, SMOKE, factor=2.0) == pytest.approx(0.512)
 
 
 def test_cell_cost_is_capped_by_the_budget_and_survives_broken_estimates():

@@ -18,9 +18,7 @@ Two-sided ratio rules (FWD, BWD, GRAD): r_inf / c <= r <= c r_inf; the measured 
 c_meas = max(r_max / r_inf, r_inf / r_min) and the margin c_meas / c (<= 1 passes). Ratios use
 :func:`rnn_core.numerics.guarded_ratio` (0 / 0 is NaN: no information, left out; x / 0 is +inf: a violation).
 
-Cost model (:func:`seconds`): one example's seconds on one core = EXAMPLE_OVERHEAD_S + flops / FLOPS_PER_S
-+ Gaussian draws / DRAWS_PER_S, calibrated against measured single-thread durations (the constants'
-comments say how).
+The cost model is :mod:`claims.catalogue._cost`.
 """
 
 from __future__ import annotations
@@ -44,9 +42,6 @@ RATIO_PRECISION = "float32"
 __all__ = [
     "PAPER_W_VAR",
     "RATIO_PRECISION",
-    "FLOPS_PER_S",
-    "DRAWS_PER_S",
-    "EXAMPLE_OVERHEAD_S",
     "control_length",
     "grid_cells",
     "control_cells",
@@ -59,20 +54,10 @@ __all__ = [
     "layer_series",
     "network_memory",
     "derived_seed",
-    "seconds",
-    "network_flops",
 ]
 
 #: the paper's W variance times m: W_ij ~ N(0, 2/m)
 PAPER_W_VAR = 2.0
-
-#: float64 matmul throughput of one core here, flop/s (calibrated against measured single-thread
-#: example durations; the report of the calibration is in the catalogue engineers' notes)
-FLOPS_PER_S = 5e9
-#: Gaussian numbers drawn per second by init_params (CPU randn in float64, one core)
-DRAWS_PER_S = 1.5e8
-#: fixed cost of one example (hypothesis draw, data, Python overhead), seconds
-EXAMPLE_OVERHEAD_S = 0.004
 
 
 def control_length(profile: Any, minimum: int = 4) -> int:
@@ -198,21 +183,3 @@ def network_memory(m: int, n: int, L: int, *, bytes_per: int = 8) -> int:
     kernels (n^2 L)."""
     est = bytes_per * (m * m + 1024 * m + 6 * (L + 1) * n * m) + 8 * (4 * n * n + 2 * (n * L) ** 2)
     return int(est * 1.25) + (1 << 20)
-
-
-def network_flops(m: int, n: int, L: int, *, backward: bool = False, ntk: bool = False) -> float:
-    """Flops of one forward pass over n sequences (2 n L m^2), plus the backward pass (the same again)
-    and the NTK's two Gram matrices ((n L)^2 m each) when asked."""
-    flops = 2.0 * n * L * m * m
-    if backward:
-        flops *= 2.0
-    if ntk:
-        flops += 2.0 * (n * L) ** 2 * m
-    return flops
-
-
-def seconds(flops: float = 0.0, draws: float = 0.0, examples: float = 1.0) -> float:
-    """The cost model: seconds of ``examples`` examples doing ``flops`` flops and ``draws`` Gaussian
-    draws in all, on one core."""
-    return examples * EXAMPLE_OVERHEAD_S + flops / FLOPS_PER_S + draws / DRAWS_PER_S
-

@@ -31,6 +31,7 @@ from typing import Any, Callable
 import torch
 
 from claims.base import Claim, Context, Outcome, finite_or_nan
+from claims.catalogue import _cost
 from claims.catalogue import _init_common as common
 from claims.catalogue import _search_stability
 from claims.registry import register
@@ -70,7 +71,7 @@ class RatioSpec:
 
     label: the ratio in words (reasons, the figure); limit: r_inf; control_w_var: the control's W variance
     times m; ratios(p, X) -> (r, extra): r the (n, L) or (n,) float64 ratio (NaN: 0/0, no information),
-    extra measured values of the example; flops(m, n, L): one example's flops for the cost model;
+    extra measured values of the example; backward: the ratio needs the backward pass (the cost model);
     per_layer: r has one column per layer (series rows and the per-layer figure); search: the
     counterexample search's objective (:mod:`claims.search`)."""
 
@@ -78,7 +79,7 @@ class RatioSpec:
     limit: float
     control_w_var: float
     ratios: Callable[[Any, torch.Tensor], tuple[torch.Tensor, dict]]
-    flops: Callable[[int, int, int], float]
+    backward: bool
     per_layer: bool = True
     search: Callable | None = None
 
@@ -136,11 +137,12 @@ def ratio_claim(spec: RatioSpec, **prose: str) -> Claim:
 
     def example_cost(cell: dict, profile: Any) -> float:
         m, L = int(cell["m"]), int(cell["L"])
-        return common.seconds(spec.flops(m, n_of(profile), L), draws=m * m)
+        return _cost.network(m, n_of(profile), L, backward=spec.backward, draws=m * m)
 
     def cell_cost(cell: dict, profile: Any) -> float:
-        if is_search_cell(cell):  # a search evaluates the example's score many times
-            return evaluations(profile, cell) * example_cost(cell, profile)
+        if is_search_cell(cell):  # one network, then the score of one sequence with its gradient, many times
+            m, L = int(cell["m"]), int(cell["L"])
+            return evaluations(profile, cell) * _cost.network(m, 1, L, backward=True) + _cost.seconds(draws=m * m)
         return example_cost(cell, profile)
 
     strategy, memory_bytes, cost = per_cell(example_strategy, example_memory, cell_cost)

@@ -45,7 +45,7 @@ CLAIM = ratio_claim(
         control_w_var=CONTROL_W_VAR,
         ratios=_ratios,
         search=_search_stability.search_bwd,
-        flops=lambda m, n, L: 4.0 * n * L * m * m,
+        backward=True,
     ),
     id="BWD",
     title="Backward stability at initialization",

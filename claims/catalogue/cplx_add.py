@@ -27,6 +27,7 @@ import math
 from typing import Any, Callable
 
 from claims.base import Claim, Context, Outcome
+from claims.catalogue import _cost
 from claims.catalogue._sample_complexity import (
     DEFAULT_THRESHOLD,
     MIN_POINTS,
@@ -230,21 +231,22 @@ def memory_bytes(cell: dict, profile) -> int:
     return kernel_memory_bytes(s["n_max"], s["n_test"], len(lengths_for(cell, profile)))
 
 
-# Seconds of one example on one core: a fixed part (drawing the inputs and targets, the fits) plus the
-# kernel recursion over the n sweep, ~(n + n_test) n L_max entry-steps at the n where the longest length
-# stops, n ~ N_PER_L L_max (measured: the last-step and first-step targets with f = z reach n_eps ~ 32 L,
-# f = z^2 ~ 128 L). COST_PER_ENTRY folds the solves in; both constants are calibrated on smoke and quick
-# runs with one thread (measured / estimated: 0.1-3 over the cells; the first-step controls stop early).
-COST_FIXED = 0.02
-COST_PER_ENTRY = 2.5e-8
+#: where the n sweep of one example stops, n ~ N_PER_L[f] L (measured: the last-step and first-step
+#: targets with f = z reach n_eps ~ 32 L, f = z^2 ~ 128 L), for the cost estimate
 N_PER_L = {"z": 32, "z2": 128, "z3": 128}
+
+
+def sweep_seconds(n: int, n_test: int, L: int) -> float:
+    """Seconds of one example's n sweep up to n at lengths up to L: the kernel recursion over
+    (n + n_test) n entries (the solves are cheaper)."""
+    return _cost.seconds(bytes_moved=_cost.kernel_bytes((n + n_test) * n, L))
 
 
 def cost(cell: dict, profile) -> float:
     s = CLAIM.settings_for(profile)
     L_max = max(lengths_for(cell, profile))
     n = min(s["n_max"], N_PER_L.get(cell["f"], 128) * L_max * (2 if cell["d"] > 2 else 1))
-    return COST_FIXED + COST_PER_ENTRY * (n + s["n_test"]) * n * L_max
+    return sweep_seconds(n, s["n_test"], L_max)
 
 
 def figure(claim: str, records: list[dict], profile: str) -> Any:

@@ -42,7 +42,7 @@ from claims.catalogue._sample_complexity import (
     n_eps_curve,
     n_eps_table,
 )
-from claims.catalogue.cplx_add import DELTA_1, exponent_bound, outcome_from_curve
+from claims.catalogue.cplx_add import DELTA_1, N_PER_L, exponent_bound, outcome_from_curve, sweep_seconds
 from claims.registry import register
 from claims.strategies import SEEDS, recipes
 from rnn_core.data import Recipe, first_informative_position
@@ -294,19 +294,13 @@ def memory_bytes(cell: dict, profile) -> int:
     return kernel_memory_bytes(s["n_max"], s["n_test"], lengths)
 
 
-# Seconds of one example on one core (the CPLX-ADD model, claims.catalogue.cplx_add.cost): a fixed part
-# plus ~(n + n_test) n L entry-steps of kernel recursion at n ~ N_PER_L L (measured: the quadratic
-# targets reach n_eps ~ 128 L; unreached lengths sweep to n_max).
-COST_FIXED = 0.02
-COST_PER_ENTRY = 2.5e-8
-N_PER_L = {"z": 32, "z2": 128, "z3": 128}
 
 
 def cost(cell: dict, profile) -> float:
     s = CLAIM.settings_for(profile)
     L = cell["L"] if cell["kind"] == "growth" else max(curve_lengths(cell, profile))
     n = min(s["n_max"], N_PER_L.get(cell["f"], 128) * L)
-    return COST_FIXED + COST_PER_ENTRY * (n + s["n_test"]) * n * L
+    return sweep_seconds(n, s["n_test"], L)
 
 
 def figure(claim: str, records: list[dict], profile: str) -> Any:

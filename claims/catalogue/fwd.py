@@ -47,7 +47,7 @@ CLAIM = ratio_claim(
         control_w_var=CONTROL_W_VAR,
         ratios=_ratios,
         search=_search_stability.search_fwd,
-        flops=lambda m, n, L: 2.0 * n * L * m * m,
+        backward=False,
     ),
     id="FWD",
     title="Forward stability at initialization",

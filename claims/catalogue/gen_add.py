@@ -46,6 +46,7 @@ from typing import Any
 import torch
 
 from claims.base import Claim, Context, Outcome, finite_or_nan
+from claims.catalogue import _cost
 from claims.registry import register
 from rnn_core.data import first_informative_position
 
@@ -60,9 +61,7 @@ N_TEST = 2000
 DELTA = 0.05
 #: (ii): the trained network's clipped test loss is at most this fraction of the mean predictor's
 TRIVIAL_FRACTION = 0.5
-#: FLOP rate of one core (float64 training matmuls with n >= 64 rows) and the typical GD steps to
-#: Loss <= 1e-2 Loss_0, for the cost estimate
-_FLOPS_PER_S = 3e10
+#: the typical GD steps to Loss <= 1e-2 Loss_0, for the cost estimate
 _TYPICAL_STEPS = 60
 
 #: per-profile settings. targets: (f, positions, d, n grid) per length; the L = 2 targets run in every
@@ -399,12 +398,11 @@ def cost(cell: dict, profile) -> float:
     """Seconds of one example on one core: H_inf and its solves; at every trained n about TYPICAL_STEPS GD
     steps of 6 n L m^2 flops (the cap for an "rnn" control) and the test predictions (4 N_TEST L m^2); the
     "ntk" control builds the empirical cross-kernel instead. Cells vacuous on the CPU grids (normalized
-    regime, L >= 4, nonlinear targets in the unnormalized regime) are not trained. Calibrated against
-    single-core CPU time."""
+    regime, L >= 4, nonlinear targets in the unnormalized regime) are not trained."""
     s = CLAIM.settings_for(profile)
     m, L, d = int(cell["m"]), int(cell["L"]), int(cell["d"])
     grid = n_grid(cell)
-    flops = 2.0 * max(grid) ** 2 * L * d * 10 + sum(n**3 / 3.0 for n in grid)
+    seconds = _cost.seconds(2.0 * max(grid) ** 2 * L * d * 10 + sum(n**3 / 3.0 for n in grid))
     control = bool(cell.get("control", False))
     expected_nonvacuous = (cell["regime"] != "normalized" and L == 2
                            and (cell["f"] == "z" or cell["regime"] == "unit"))
@@ -412,11 +410,12 @@ def cost(cell: dict, profile) -> float:
         if not (control or s["train_vacuous"] or (expected_nonvacuous and n >= 256)):
             continue
         if cell.get("predictor") == "ntk":
-            flops += 4.0 * (N_TEST + n) * L * m * m + 2.0 * (N_TEST + n) * n * L * L * m + n**3
+            flops = 4.0 * (N_TEST + n) * L * m * m + 2.0 * (N_TEST + n) * n * L * L * m + n**3
+            seconds += _cost.seconds(flops, _cost.network_bytes(m, L, backward=True), examples=0)
         else:
-            steps = s["steps"] if control else _TYPICAL_STEPS
-            flops += 6.0 * n * L * m * m * steps + 4.0 * N_TEST * L * m * m
-    return flops / _FLOPS_PER_S + 0.01
+            seconds += _cost.gd(m, n, L, s["steps"] if control else _TYPICAL_STEPS)
+            seconds += _cost.seconds(4.0 * N_TEST * L * m * m, _cost.network_bytes(m, L, backward=True), examples=0)
+    return seconds
 
 
 def figure(claim: str, records: list[dict], profile: str) -> Any:

@@ -38,6 +38,7 @@ import math
 import torch
 
 from claims.base import Claim, Context, Outcome, finite_or_nan
+from claims.catalogue import _cost
 from claims.registry import register
 
 __all__ = [
@@ -60,8 +61,6 @@ REL_JITTER = 1e-12
 KRR_INTERPOLATION_MAX = 1e-4
 #: separation floor of the training inputs outside the normalized regime
 SEPARATION_FLOOR = 0.1
-#: FLOP rate of one core for the cost estimate (float64, skinny training matmuls)
-_FLOPS_PER_S = 3e10
 
 #: per-profile settings. widths: the claim's own widths; lengths above 2 run only at widths <= max_m_long,
 #: the normalized regime only at widths <= max_m_normalized, the unnormalized regime only at widths <=
@@ -233,13 +232,12 @@ def memory_bytes(cell: dict, profile) -> int:
 def cost(cell: dict, profile) -> float:
     """Seconds of one example on one core: the GD steps (6 n L m^2 flops each; typically 40 in the unit
     regime and 400 in the unnormalized one, or the cap in the normalized one), the empirical NTK's test
-    cross-kernel and the test predictions (about 8 n_test L m^2 flops). Calibrated against single-core CPU
-    time."""
+    cross-kernel and the test predictions (about 8 n_test L m^2 flops)."""
     s = CLAIM.settings_for(profile)
     m, L, n = int(cell["m"]), int(cell["L"]), int(s["n"])
     steps = {"unit": 40, "unnormalized": 400}.get(cell["regime"], s["steps"])
-    flops = 6.0 * n * L * m * m * min(steps, s["steps"]) + 8.0 * s["n_test"] * L * m * m
-    return flops / _FLOPS_PER_S + 5e-4 * min(steps, s["steps"]) + 0.02
+    test = _cost.seconds(8.0 * s["n_test"] * L * m * m, 2.0 * _cost.network_bytes(m, L, backward=True))
+    return _cost.gd(m, n, L, min(steps, s["steps"])) + test
 
 
 CLAIM = register(

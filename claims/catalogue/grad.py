@@ -77,8 +77,7 @@ CLAIM = ratio_claim(
         control_w_var=CONTROL_W_VAR,
         ratios=_ratios,
         search=_search_stability.search_grad,
-        # forward and backward passes, plus the per-input (L x L) Gram matrices
-        flops=lambda m, n, L: 4.0 * n * L * m * m + 4.0 * n * L * L * m,
+        backward=True,
         per_layer=False,
     ),
     id="GRAD",

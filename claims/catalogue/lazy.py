@@ -57,6 +57,7 @@ import numpy as np
 import torch
 
 from claims.base import Claim, Context, Outcome, finite_or_nan
+from claims.catalogue import _cost
 from claims.registry import register
 from rnn_core.data import first_informative_position
 from rnn_core.numerics import guarded_ratio
@@ -87,8 +88,6 @@ TINY_LENGTH = 4
 ETA_FACTOR_CONTROL = 10.0
 #: at most this many series rows per example
 MAX_SERIES_ROWS = 50
-#: FLOP rate of one core for the cost estimate (float64, the skinny matmuls of training with n = 8 rows)
-_FLOPS_PER_S = 1e10
 
 #: per-profile settings: n training sequences; steps: the step cap, lowered for wide or long cells so that
 #: one example's GD stays within ``flops`` (one step costs about 6 n L m^2 flops); tiny_steps: the tiny
@@ -528,13 +527,12 @@ def memory_bytes(cell: dict, profile) -> int:
 
 
 def cost(cell: dict, profile) -> float:
-    """Seconds of one example on one core: the GD steps (6 n L m^2 flops each, plus about 0.5 ms of
-    per-step overhead; a typical run stops at a third of the cap) and about ten steps' worth of kernels,
-    drift and gradients. Calibrated against single-core CPU time."""
+    """Seconds of one example on one core: the GD steps (a typical run stops at a third of the cap) and
+    about ten steps' worth of kernels, drift and gradients."""
     n = CLAIM.settings_for(profile)["n"]
     m, L = int(cell["m"]), int(cell["L"])
     steps = _steps(cell, profile) / 3.0 + 10.0
-    return 6.0 * n * L * m * m * steps / _FLOPS_PER_S + 5e-4 * steps + 0.01
+    return _cost.gd(m, n, L, steps) + _cost.EXAMPLE_OVERHEAD_S
 
 
 def figure(claim: str, records: list[dict], profile: str) -> Any:

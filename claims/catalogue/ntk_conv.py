@@ -39,6 +39,7 @@ import numpy as np
 import torch
 
 from claims.base import Claim, Context, Outcome, finite_or_nan
+from claims.catalogue import _cost
 from claims.catalogue import _init_common as common
 from claims.catalogue._ratio import EXPONENT_BOUND as RATIO_EXPONENT_BOUND
 from claims.fits import loglog_slope
@@ -216,10 +217,10 @@ def example_memory(cell: dict, profile) -> int:
 
 def example_cost(cell: dict, profile) -> float:
     n, L = CLAIM.settings_for(profile)["n"], int(cell["L"])
-    flops = sum(k * common.network_flops(m, n, L, backward=True, ntk=True) for m, k in _widths(cell, profile))
-    draws = sum(k * m * m for m, k in _widths(cell, profile))
-    networks = sum(k for _, k in _widths(cell, profile))
-    return common.seconds(flops, draws) + 0.004 * networks
+    widths = _widths(cell, profile)  # (m, networks at m)
+    flops = sum(k * _cost.network_flops(m, n, L, backward=True, ntk=True) for m, k in widths)
+    streamed = sum(k * _cost.network_bytes(m, L, backward=True) for m, k in widths)
+    return _cost.seconds(flops, streamed, draws=sum(k * m * m for m, k in widths), examples=sum(k for _, k in widths))
 
 
 strategy, memory_bytes, cost = per_cell(example_strategy, example_memory, example_cost)

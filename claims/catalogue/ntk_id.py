@@ -30,6 +30,7 @@ import math
 import torch
 
 from claims.base import Claim, Context, Outcome
+from claims.catalogue import _cost
 from claims.catalogue import _init_common as common
 from claims.registry import register
 
@@ -37,6 +38,8 @@ __all__ = ["CLAIM", "SETTINGS", "TOLERANCE", "relative_error"]
 
 #: the pass rule's bound on the relative error of H_m (five orders above float64 rounding of ~1e-14)
 TOLERANCE = 1e-9
+#: seconds vmap takes to trace the forward pass, once per example
+_TRACE_S = 0.06
 
 #: n sequences per example; widths up to max_width (the autograd Jacobian holds n m^2 numbers)
 SETTINGS: dict[str, dict] = {
@@ -108,11 +111,12 @@ def memory_bytes(cell: dict, profile) -> int:
 
 def cost(cell: dict, profile) -> float:
     m, L, n = int(cell["m"]), int(cell["L"]), CLAIM.settings_for(profile)["n"]
-    # jacrev: one reverse pass per sequence over the L steps (about 6 L m^2 flops each, in vmap), the
-    # n x n contraction of m^2-long rows, the structured kernel
-    flops = 6.0 * n * L * m * m + 2.0 * n * n * m * m + common.network_flops(m, n, L, backward=True, ntk=True)
-    # vmap(jacrev) runs at about 1/4 of BLAS speed and traces the forward pass once per example
-    return common.seconds(flops * 4.0, draws=m * m) + 0.06
+    # jacrev: one reverse pass per sequence over the L steps (about 6 L m^2 flops each, in vmap, each
+    # streaming W), the n x n contraction of the m^2-long Jacobian rows, the structured kernel
+    flops = 6.0 * n * L * m * m + 2.0 * n * n * m * m + _cost.network_flops(m, n, L, backward=True, ntk=True)
+    streamed = (n + 1) * _cost.network_bytes(m, L, backward=True) + 8.0 * n * m * m
+    # vmap traces the forward pass once per example
+    return _cost.seconds(flops, streamed, draws=m * m) + _TRACE_S
 
 
 CLAIM = register(

@@ -50,7 +50,7 @@ import torch
 from hypothesis import strategies as st
 
 from claims.base import Claim, Context, Outcome, finite_or_nan
-from claims.catalogue import _init_common as common
+from claims.catalogue import _cost
 from claims.registry import register
 
 __all__ = [
@@ -273,14 +273,14 @@ def memory_bytes(cell: dict, profile) -> int:
 
 def cost(cell: dict, profile) -> float:
     n, L = int(cell["n"]), int(cell["L"])
-    # the recursion's ~20 elementwise passes per step over n^2 entries (memory-bound: counted as 4 flops
-    # each), two eigendecompositions (~10 n^3), the separation (n^2 L d) and the data redraws
-    flops = 80.0 * L * n * n + 20.0 * n ** 3 + 8.0 * n * n * L
+    # the recursion over n^2 entries (memory-bound), two eigendecompositions (~10 n^3), the separation
+    # (n^2 L d) and the data redraws
+    one = _cost.seconds(20.0 * n ** 3 + 8.0 * n * n * L, _cost.kernel_bytes(n * n, L))
     if cell.get("kind") == "search":
         from claims.search import evaluations
 
-        return evaluations(profile, cell) * (common.seconds(flops) + 0.001)
-    return common.seconds(flops) + 0.001
+        return evaluations(profile, cell) * one
+    return one
 
 
 # ---------------------------------------------------------------------------------------------------

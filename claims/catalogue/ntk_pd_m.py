@@ -37,7 +37,7 @@ from typing import Any
 import torch
 
 from claims.base import Claim, Context, Outcome, finite_or_nan
-from claims.catalogue import _init_common as common
+from claims.catalogue import _cost
 from claims.catalogue._ratio import EXPONENT_BOUND as RATIO_EXPONENT_BOUND
 from claims.registry import register
 from claims.threshold_cell import cells_from_settings, is_threshold_cell, per_cell
@@ -179,8 +179,8 @@ def must_hold(cell: dict, profile) -> bool | str:
 
 def example_cost(cell: dict, profile) -> float:
     m, L, n = int(cell["m"]), int(cell["L"]), _n(cell, profile)
-    flops = common.network_flops(m, n, L, backward=True, ntk=True) + 20.0 * n ** 3
-    return common.seconds(flops, draws=m * m)
+    flops = _cost.network_flops(m, n, L, backward=True, ntk=True) + 20.0 * n ** 3
+    return _cost.seconds(flops, _cost.network_bytes(m, L, backward=True), draws=m * m)
 
 
 def example_memory(cell: dict, profile) -> int:

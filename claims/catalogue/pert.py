@@ -58,6 +58,7 @@ import numpy as np
 import torch
 
 from claims.base import Claim, Context, Outcome, finite_or_nan
+from claims.catalogue import _cost
 from claims.catalogue import _init_common as common
 from claims.fits import loglog_slope
 from claims.registry import register
@@ -364,13 +365,15 @@ def cost(cell: dict, profile) -> float:
     if cell.get("kind") == "search":  # one sequence, one dense direction per score evaluation
         from claims.search import evaluations
 
-        return evaluations(profile, cell) * common.seconds(8.0 * L * m * m + 2.0 * m * m * search_rank(L, m))
+        flops = 8.0 * L * m * m + 2.0 * m * m * search_rank(L, m)
+        return evaluations(profile, cell) * _cost.seconds(flops, 2.0 * _cost.network_bytes(m, L, backward=True))
     rows = _rows(cell, profile)
     # the batched pass: forward and backward of every row through W (4 rows L m^2) and, for the dense
     # half, through R again; the spectral norm of R: an SVD up to m = 256 (~10 m^3), 20 Lanczos steps above
     flops = 4.0 * rows * L * m * m + 2.0 * rows * L * m * m
     flops += 10.0 * m ** 3 if m <= _EXACT_NORM_MAX_M else 2.0 * _LANCZOS_STEPS * 2.0 * m * m
-    return common.seconds(flops, draws=3.0 * m * m)
+    # W once for every row, R again for the dense ones
+    return _cost.seconds(flops, 2.0 * _cost.network_bytes(m, L, backward=True), draws=3.0 * m * m)
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -42,6 +42,7 @@ import torch
 from hypothesis import strategies as st
 
 from claims.base import Claim, Context, Outcome, finite_or_nan
+from claims.catalogue import _cost
 from claims.catalogue._sample_complexity import (
     DEFAULT_THRESHOLD,
     PrefixKernels,
@@ -247,21 +248,15 @@ def memory_bytes(cell: dict, profile) -> int:
     return 8 * (4 * n * n + nt * n + 2 * (n + nt) * int(cell["L"]) * int(s["d"]))
 
 
-# Seconds of one example on one core: a fixed part (drawing the inputs with the separation floor, the
-# labels), the kernel recursion of the train kernel grown to n_max (~n_max^2 L / 2 entry-steps) and of the
-# test kernel up to n_eps (~n_test n_max L / 4), and the quadratic forms' Cholesky factors at the
-# applicable n (two per n, n^3 / 3 flops each; the largest n dominates, 1.2x for the smaller ones).
-# Calibrated on smoke and quick runs with one thread (measured / estimated: 0.2-3 over the cells).
-COST_FIXED = 0.01
-COST_PER_ENTRY = 5e-8
-FLOPS = 5e9
-
-
 def cost(cell: dict, profile) -> float:
+    """Seconds of one example on one core: the kernel recursion of the train kernel grown to n_max
+    (~n_max^2 / 2 entries) and of the test kernel up to n_eps (~n_test n_max / 4), and the quadratic
+    forms' Cholesky factors at the applicable n (two per n, n^3 / 3 flops each; the largest n dominates,
+    1.2x for the smaller ones)."""
     s = CLAIM.settings_for(profile)
     n, L = int(cell["n_max"]), int(cell["L"])
-    kernel = COST_PER_ENTRY * (n * n / 2 + int(s["n_test"]) * n / 4) * L
-    return COST_FIXED + kernel + 1.2 * 2 * (n**3 / 3) / FLOPS
+    kernel = _cost.seconds(bytes_moved=_cost.kernel_bytes(n * n / 2 + int(s["n_test"]) * n / 4, L))
+    return kernel + _cost.seconds(1.2 * 2 * (n**3 / 3), examples=0)
 
 
 def figure(claim: str, records: list[dict], profile: str) -> Any:
