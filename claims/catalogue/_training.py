@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -44,7 +45,7 @@ __all__ = [
     "chunk_rows",
 ]
 
-#: the loss reduction that ends a run: Loss <= 1e-3 Loss_0 (the LAZY claim's "converged")
+#: the loss reduction that ends a run: Loss <= 1e-3 Loss_0 (SPEC, LAZY: the iterations to reach it)
 LOSS_FRACTION = 1e-3
 #: the generalization claims' fit criterion: Loss_T <= FIT_FRACTION * Loss_0
 FIT_FRACTION = 1e-2
@@ -60,6 +61,7 @@ class LazyFit:
     steps: GD updates performed; stopped: "loss_target" | "step_cap" | "diverged" (train_gd's reason), or
         "no_gradient" when H_m(W_0) = 0 (no unit active on any input: W cannot move, W_T = W_0).
     loss0, loss_T: Loss at t = 0 and at the last recorded step (SUM normalization); eta: the step used.
+    run: train_gd's result (the recorded ts, losses, ||W_t - W_0||_F and kernel drift); None without a run.
     """
 
     p0: object
@@ -69,6 +71,7 @@ class LazyFit:
     loss0: float
     loss_T: float
     eta: float
+    run: Any = None
 
     @property
     def capped(self) -> bool:
@@ -98,17 +101,23 @@ def train_as_lazy(
     steps: int,
     loss_fraction: float = LOSS_FRACTION,
     record_every: int = 5,
+    eta_factor: float = 1.0,
+    lam_max: float | None = None,
+    track_kernel: bool = False,
 ) -> LazyFit:
-    """Train W from p0.W as the LAZY claim does; y must already be standardized (float64, shape (n,)).
+    """Train W from p0.W as the LAZY claim does: full-batch GD on the centered output with step
+    eta = eta_factor / (m lambda_max(H_m(W_0))) (train_gd's default at eta_factor = 1); y must already be
+    standardized (float64, shape (n,)).
 
     Stops at Loss <= loss_fraction * Loss_0 (checked every ``record_every`` steps) or after ``steps``.
+    ``lam_max``: lambda_max(H_m(W_0)) when the caller has it; ``track_kernel``: record the kernel drift.
     """
     import rnn_core
     from rnn_core.train import lambda_max, train_gd
 
     y = torch.as_tensor(y, dtype=torch.float64)
     loss0 = 0.5 * float(y @ y)
-    lam = lambda_max(rnn_core.empirical_ntk(p0, X))
+    lam = lambda_max(rnn_core.empirical_ntk(p0, X)) if lam_max is None else float(lam_max)
     if not lam > 0.0:
         # H_m(W_0) = 0: every unit is dead on every input (possible at tiny widths) or L = 1, so the gradient
         # in W vanishes and GD cannot move: the trained network is the initial one (f_c = 0).
@@ -119,9 +128,11 @@ def train_as_lazy(
         p0,
         X,
         y.to(device=p0.device, dtype=p0.dtype),
+        eta=None if eta_factor == 1.0 else eta_factor / (p0.m * lam),
         steps=int(steps),
         loss_target=loss_fraction * loss0,
         record_every=int(record_every),
+        track_kernel=track_kernel,
     )
     return LazyFit(
         p0=p0,
@@ -131,6 +142,7 @@ def train_as_lazy(
         loss0=loss0,
         loss_T=float(res.losses[-1]) if res.losses else math.nan,
         eta=float(res.eta),
+        run=res,
     )
 
 

@@ -58,6 +58,7 @@ import torch
 
 from claims.base import Claim, Context, Outcome, finite_or_nan
 from claims.catalogue import _cost
+from claims.catalogue._training import LOSS_FRACTION, train_as_lazy
 from claims.registry import register
 from rnn_core.data import first_informative_position
 from rnn_core.numerics import guarded_ratio
@@ -69,8 +70,6 @@ __all__ = [
 
 #: kernel-drift threshold of part (c) (SPEC)
 DRIFT_MAX = 0.1
-#: the loss reduction that ends a run (SPEC: iterations to reach Loss <= 1e-3 Loss_0)
-LOSS_FRACTION = 1e-3
 #: (a'): the network may be at most this many times slower than its linearization
 LIN_TIME_FACTOR = 2.0
 #: the training data's separation floor (SPEC: positive-definiteness needs separation > 0)
@@ -249,7 +248,6 @@ def lazy_run(p, X, y, *, steps: int, eta_factor: float = 1.0, probe: bool = True
     "probe" (the same, with a PROBE_STEPS-step run) or "run"."""
     import rnn_core
     from rnn_core.linalg import quadratic_form
-    from rnn_core.train import train_gd
 
     m = p.m
     X = torch.as_tensor(X).to(device=p.device, dtype=p.dtype)
@@ -293,9 +291,8 @@ def lazy_run(p, X, y, *, steps: int, eta_factor: float = 1.0, probe: bool = True
         return out
     run_steps = cap if horizon else min(cap, PROBE_STEPS)
 
-    eta = None if eta_factor == 1.0 else eta_factor * eta_m / m
-    res = train_gd(p, X, y.to(device=p.device, dtype=p.dtype), eta=eta, steps=run_steps,
-                   loss_target=LOSS_FRACTION * loss0, record_every=1, track_kernel=True)
+    res = train_as_lazy(p, X, y, steps=run_steps, record_every=1, eta_factor=eta_factor, lam_max=lam_max_m,
+                        track_kernel=True).run
     ts = np.asarray(res.ts, dtype=np.float64)
     losses = np.asarray(res.losses, dtype=np.float64)
     rate_ratio, rate_divisor = _rate_check(ts, losses, loss0, rho)
