@@ -18,7 +18,7 @@ from typing import Any, Callable, Mapping
 
 from claims.schema import cell_key
 
-__all__ = ["Outcome", "Context", "Claim", "cell_key", "finite_or_nan", "PRECISIONS", "MODULE_NAMES"]
+__all__ = ["Outcome", "Context", "Claim", "NotAsserted", "cell_key", "finite_or_nan", "PRECISIONS", "MODULE_NAMES"]
 
 #: network dtypes a claim may declare (kernels, eigenvalues and solves are float64 in every case)
 PRECISIONS: tuple[str, ...] = ("float64", "float32")
@@ -46,6 +46,22 @@ class Outcome:
     series: list[dict[str, Any]] = field(default_factory=list)
     constants: dict[str, float] = field(default_factory=dict)
     reason: str = ""
+
+
+@dataclass(frozen=True)
+class NotAsserted:
+    """``must_hold``'s answer for a cell the SPEC expects to hold that the suite does not assert; ``reason``
+    says why (the report shows "not asserted, because ..."; docs/SPEC_NOTES.md has the evidence). False
+    in a boolean context, like a finding: the cell is not asserted."""
+
+    reason: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.reason, str) or not self.reason.strip():
+            raise ValueError(f"NotAsserted needs a non-empty reason, got {self.reason!r}")
+
+    def __bool__(self) -> bool:
+        return False
 
 
 @dataclass(frozen=True)
@@ -95,9 +111,10 @@ class Claim:
     strategy(cell, profile) -> a hypothesis SearchStrategy of recipes for one cell.
     evaluate(cell, recipe, ctx) -> :class:`Outcome` of one example.
     must_hold(cell, profile) -> True: the suite asserts "holds" (CI and ``--strict`` fail otherwise);
-        False: the cell is a finding (the SPEC does not expect it to hold); a string: the SPEC expects it
-        to hold but the suite does not assert it, and the string says why (shown in the report as "not
-        asserted, because ..."; every such narrowing is in docs/SPEC_NOTES.md with its evidence).
+        False: the cell is a finding (the SPEC does not expect it to hold); :class:`NotAsserted` (reason):
+        the SPEC expects it to hold but the suite does not assert it, for the reason given (shown in the
+        report as "not asserted, because ..."; every such narrowing is in docs/SPEC_NOTES.md with its
+        evidence).
         Control cells are always asserted to fail; must_hold is not asked for them.
     memory_bytes(cell, profile) -> peak bytes of one example (the memory guard).
     cost(cell, profile) -> seconds of one example on one CPU core at the profile's settings, roughly
@@ -139,7 +156,7 @@ class Claim:
     alpha: float = 0.05
     beta: float = 0.05
     inconclusive_unrelated: str = ""
-    must_hold: Callable[[dict, Any], bool | str] = _always
+    must_hold: Callable[[dict, Any], bool | NotAsserted] = _always
     memory_bytes: Callable[[dict, Any], int] = _no_estimate
     cost: Callable[[dict, Any], float] = _unit_cost
     settings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
@@ -208,13 +225,16 @@ class Claim:
 
     def expectation(self, cell: dict, profile: Any) -> tuple[str | None, str | None]:
         """``(expect, not_asserted)`` for one cell: expect is "fails" for a control, "holds" where the
-        suite asserts the claim, None for a finding; not_asserted is the must_hold string (why a cell
-        the SPEC expects to hold is not asserted) or None."""
+        suite asserts the claim, None for a finding; not_asserted is the reason of a :class:`NotAsserted`
+        answer (why a cell the SPEC expects to hold is not asserted) or None."""
         if cell.get("control", False):
             return "fails", None
         answer = self.must_hold(cell, profile)
+        if isinstance(answer, NotAsserted):
+            return None, answer.reason
         if isinstance(answer, str):
-            return None, answer
+            raise TypeError(f"claim {self.id}: must_hold returned the string {answer!r}; return "
+                            "claims.base.NotAsserted(reason) for a cell that is not asserted, True or False otherwise")
         return ("holds" if answer else None), None
 
 

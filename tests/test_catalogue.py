@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from claims.base import cell_key
+from claims.base import NotAsserted, cell_key
 from claims.profiles import PROFILES, get_profile
 from claims.registry import all_claims
 
@@ -37,7 +37,8 @@ def test_cells_are_well_formed(claim, profile_name):
     for cell in cells:
         assert json.loads(json.dumps(cell)) == cell, f"{claim.id}: cell not JSON-safe: {cell}"
         answer = claim.must_hold(cell, profile)
-        assert isinstance(answer, (bool, str)) and answer != "", f"{claim.id}: must_hold gives {answer!r}"
+        assert isinstance(answer, (bool, NotAsserted)), f"{claim.id}: must_hold gives {answer!r}"
+        assert claim.expectation(cell, profile)[1] == (answer.reason if isinstance(answer, NotAsserted) else None)
         mem = claim.memory_bytes(cell, profile)
         assert isinstance(mem, int) and mem >= 0
         cost = claim.cost(cell, profile)
@@ -82,3 +83,22 @@ def test_every_cell_draws_a_recipe(claim, profile_name):
     for cell in claim.cells(profile):
         recipes = draw_recipes(claim.strategy(cell, profile), 1, cell_seed(claim.id, cell))
         assert len(recipes) == 1, f"{claim.id} {cell_key(cell)}: no recipe"
+
+
+def test_not_asserted_is_false_and_carries_its_reason_and_a_string_answer_is_refused():
+    """A must_hold answer NotAsserted(reason) is not an assertion (False in a boolean context) and
+    gives the record its reason; an empty reason and the bare-string answer are errors naming the fix."""
+    import dataclasses
+
+    from claims.registry import get_claim
+
+    assert not NotAsserted("the horizon") and NotAsserted("the horizon").reason == "the horizon"
+    with pytest.raises(ValueError, match="non-empty reason"):
+        NotAsserted("  ")
+    claim = get_claim("FWD")
+    cell = next(c for c in claim.cells(get_profile("smoke")) if not c.get("control"))
+    why = dataclasses.replace(claim, must_hold=lambda c, p: NotAsserted("because"))
+    assert why.expectation(cell, get_profile("smoke")) == (None, "because")
+    bare = dataclasses.replace(claim, must_hold=lambda c, p: "because")
+    with pytest.raises(TypeError, match="NotAsserted"):
+        bare.expectation(cell, get_profile("smoke"))

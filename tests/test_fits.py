@@ -5,7 +5,6 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
 from claims.fits import fmt_pm, loglog_slope, power_vs_exponential
 

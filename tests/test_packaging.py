@@ -61,7 +61,7 @@ def test_claim_is_well_formed_under_every_builtin_profile(example):
             assert claim.memory_bytes(cell, profile) > 8 * cell["m"] ** 2
             assert claim.cost(cell, profile) > 0
             assert claim.strategy(cell, profile) is not None
-        assert any(isinstance(claim.must_hold(c, profile), str) for c in cells if not c.get("control"))
+        assert any(claim.expectation(c, profile)[1] for c in cells if not c.get("control"))  # not asserted, why
     assert claim.figures and all(callable(f) for f in claim.figures)
 
 

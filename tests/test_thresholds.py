@@ -9,12 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks.thresholds import DELTA, M_MAX, M_MIN, curves, grid_search, sampler, simulate
+from benchmarks.thresholds import curves, grid_search, sampler, simulate
 from claims.thresholds import (
-    BETAS,
     MONOTONE_ALPHA,
     SearchPlan,
-    ThresholdResult,
     ThresholdSearch,
     candidate_widths,
     failure_model,

@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 from typing import Any, Callable
 
-from claims.base import Claim, Context, Outcome
+from claims.base import Claim, Context, NotAsserted, Outcome
 from claims.catalogue import _cost
 from claims.catalogue._sample_complexity import (
     DEFAULT_THRESHOLD,
@@ -166,9 +166,9 @@ def cells(profile) -> list[dict]:
     return out
 
 
-def must_hold(cell: dict, profile) -> bool | str:
+def must_hold(cell: dict, profile) -> bool | NotAsserted:
     reason = NOT_ASSERTED.get((cell["target"], cell["f"], cell["regime"]))
-    return reason or True
+    return NotAsserted(reason) if reason else True
 
 
 def strategy(cell: dict, profile):

@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from claims.base import Claim, Context, Outcome
+from claims.base import Claim, Context, NotAsserted, Outcome
 from claims.catalogue._sample_complexity import (
     DEFAULT_THRESHOLD,
     MIN_POINTS,
@@ -181,14 +181,14 @@ def cells(profile) -> list[dict]:
     return out
 
 
-def must_hold(cell: dict, profile) -> bool | str:
+def must_hold(cell: dict, profile) -> bool | NotAsserted:
     if cell["kind"] == "growth":
         reason = NOT_ASSERTED_GROWTH.get(cell["anchor"])
-        return reason or True
+        return NotAsserted(reason) if reason else True
     if not (cell["N"] <= 2 or cell["l0"] <= 1):
         return False  # outside the SPEC's learnable set: a finding either way
     reason = NOT_ASSERTED_CURVE.get((cell["anchor"], cell["regime"]))
-    return reason or True
+    return NotAsserted(reason) if reason else True
 
 
 def _table(cell: dict) -> list[tuple[int, int]]:

@@ -45,7 +45,7 @@ from typing import Any
 
 import torch
 
-from claims.base import Claim, Context, Outcome, finite_or_nan
+from claims.base import Claim, Context, NotAsserted, Outcome, finite_or_nan
 from claims.catalogue import _cost
 from claims.registry import register
 from rnn_core.data import first_informative_position
@@ -373,16 +373,16 @@ _UNNORMALIZED_NONLINEAR_REASON = (
 )
 
 
-def must_hold(cell: dict, profile) -> bool | str:
+def must_hold(cell: dict, profile) -> bool | NotAsserted:
     if cell.get("control", False) or int(cell["L"]) != 2:
         return False
     key = (cell["f"], cell["positions"])
     if key not in _ASSERTED:
         return False
     if cell["regime"] == "normalized":
-        return _NORMALIZED_REASON
+        return NotAsserted(_NORMALIZED_REASON)
     if cell["regime"] not in _ASSERTED[key]:
-        return _UNNORMALIZED_NONLINEAR_REASON
+        return NotAsserted(_UNNORMALIZED_NONLINEAR_REASON)
     return True
 
 

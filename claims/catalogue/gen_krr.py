@@ -37,7 +37,7 @@ import math
 
 import torch
 
-from claims.base import Claim, Context, Outcome, finite_or_nan
+from claims.base import Claim, Context, NotAsserted, Outcome, finite_or_nan
 from claims.catalogue import _cost
 from claims.registry import register
 
@@ -210,14 +210,14 @@ _NORMALIZED_REASON = (
     "1/(m lambda_max) leaves the training residual near 1 within the CPU step caps: the comparison with the "
     "interpolating kernel regressor would measure the step cap, not the width"
 )
-def must_hold(cell: dict, profile) -> bool | str:
+def must_hold(cell: dict, profile) -> bool | NotAsserted:
     if cell.get("control", False) or int(cell["L"]) != 2 or (cell["f"], cell["positions"]) != ("z", "first"):
         return False
     s = CLAIM.settings_for(profile)
     if int(cell["m"]) != max(s["widths"]):
         return False
     if cell["regime"] == "normalized":
-        return _NORMALIZED_REASON
+        return NotAsserted(_NORMALIZED_REASON)
     return True
 
 

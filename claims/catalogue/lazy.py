@@ -56,7 +56,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from claims.base import Claim, Context, Outcome, finite_or_nan
+from claims.base import Claim, Context, NotAsserted, Outcome, finite_or_nan
 from claims.catalogue import _cost
 from claims.catalogue._training import LOSS_FRACTION, train_as_lazy
 from claims.registry import register
@@ -483,11 +483,11 @@ def evaluate(cell: dict, recipe, ctx: Context) -> Outcome:
                    series=series, constants=constants, reason=reason)
 
 
-def must_hold(cell: dict, profile) -> bool | str:
+def must_hold(cell: dict, profile) -> bool | NotAsserted:
     if cell.get("control", False) or cell["m"] != profile.max_width or cell["L"] != 2:
         return False
     reason = _NOT_ASSERTED.get((profile.name, cell["regime"]))
-    return reason if reason is not None else True
+    return NotAsserted(reason) if reason is not None else True
 
 
 _HORIZON = (

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from claims.base import Claim, Context, Outcome, finite_or_nan
+from claims.base import Claim, Context, NotAsserted, Outcome, finite_or_nan
 from claims.catalogue import _cost
 from claims.catalogue import _init_common as common
 from claims.catalogue._ratio import EXPONENT_BOUND as RATIO_EXPONENT_BOUND
@@ -187,7 +187,7 @@ def evaluate(cell: dict, recipe, ctx: Context) -> Outcome:
     raise ValueError(f"NTK-CONV cell part must be 'error' or 'slope', got {part!r}")
 
 
-def must_hold(cell: dict, profile) -> bool | str:
+def must_hold(cell: dict, profile) -> bool | NotAsserted:
     if common.is_control(cell):
         return False
     if cell.get("part") == "slope":
@@ -196,9 +196,9 @@ def must_hold(cell: dict, profile) -> bool | str:
         if cell["asserted_lengths"]:
             return True
         if int(cell["m_max"]) < MUST_HOLD_MIN_WIDTH:
-            return (f"error <= {TOL:g} is reached at L = 2 only from m ~ 4096-8192 (SPEC section 4's own "
-                    f"measurement); this profile's largest width is {cell['m_max']}, so the slope cells are "
-                    "the must-hold form here")
+            return NotAsserted(f"error <= {TOL:g} is reached at L = 2 only from m ~ 4096-8192 (SPEC section 4's own "
+                               f"measurement); this profile's largest width is {cell['m_max']}, so the slope cells are "
+                               "the must-hold form here")
     return False
 
 

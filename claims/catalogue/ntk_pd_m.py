@@ -36,7 +36,7 @@ from typing import Any
 
 import torch
 
-from claims.base import Claim, Context, Outcome, finite_or_nan
+from claims.base import Claim, Context, NotAsserted, Outcome, finite_or_nan
 from claims.catalogue import _cost
 from claims.catalogue._ratio import EXPONENT_BOUND as RATIO_EXPONENT_BOUND
 from claims.registry import register
@@ -161,7 +161,7 @@ def evaluate(cell: dict, recipe, ctx: Context) -> Outcome:
     )
 
 
-def must_hold(cell: dict, profile) -> bool | str:
+def must_hold(cell: dict, profile) -> bool | NotAsserted:
     if not (is_threshold_cell(cell) and cell["asserted_lengths"]):
         return False
     if cell["regime"] != "normalized":
@@ -171,10 +171,10 @@ def must_hold(cell: dict, profile) -> bool | str:
     if m_star is not None and m_max >= 4 * m_star:
         return True
     where = f"from m = {m_star} on" if m_star is not None else "at no width measured"
-    return (f"normalized regime: lambda_min(H_inf) is a small fraction of the diagonal (shared X_1, later "
-            f"steps of norm 0.05), and lambda_min(H_m) >= lambda_min(H_inf) / 2 holds reliably at n = {n} "
-            f"and L = 2 only {where}, within a factor 4 of this cell's m_max = {m_max}: too close to certify "
-            "m*(L) at longer lengths")
+    return NotAsserted(f"normalized regime: lambda_min(H_inf) is a small fraction of the diagonal (shared X_1, later "
+                       f"steps of norm 0.05), and lambda_min(H_m) >= lambda_min(H_inf) / 2 holds reliably at n = {n} "
+                       f"and L = 2 only {where}, within a factor 4 of this cell's m_max = {m_max}: too close to certify "
+                       "m*(L) at longer lengths")
 
 
 def example_cost(cell: dict, profile) -> float:

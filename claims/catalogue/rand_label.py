@@ -164,7 +164,7 @@ def cells(profile) -> list[dict]:
     return out
 
 
-def must_hold(cell: dict, profile) -> bool | str:
+def must_hold(cell: dict, profile) -> bool:
     return True  # every cell is one where the concept is learnable on its grid (see SETTINGS)
 
 

@@ -42,7 +42,7 @@ from typing import Any
 
 import torch
 
-from claims.base import Claim, Context, Outcome, finite_or_nan
+from claims.base import Claim, Context, NotAsserted, Outcome, finite_or_nan
 from claims.registry import Registry
 from rnn_claims_example.figures import ratio_per_layer
 
@@ -177,16 +177,16 @@ def evaluate(cell: dict, recipe: Any, ctx: Context) -> Outcome:
     )
 
 
-def must_hold(cell: dict, profile: Any) -> bool | str:
+def must_hold(cell: dict, profile: Any) -> bool | NotAsserted:
     """Asserted at the largest width for L = 2; at the largest width and longer L expected but not
     asserted (the reason string); elsewhere a finding."""
     if cell["m"] != max(_settings(profile)["widths"]):
         return False
     if cell["L"] == 2:
         return True
-    return (f"finite-width spread: ||h_L||^2 / q_L is a product of L = {cell['L']} random factors whose "
-            f"relative spread grows like sqrt(L / m), so at m = {cell['m']} a few examples may leave [1/2, 2] "
-            "although the infinite-width limit is 1")
+    return NotAsserted(f"finite-width spread: ||h_L||^2 / q_L is a product of L = {cell['L']} random factors whose "
+                       f"relative spread grows like sqrt(L / m), so at m = {cell['m']} a few examples may leave [1/2, 2] "
+                       "although the infinite-width limit is 1")
 
 
 def memory_bytes(cell: dict, profile: Any) -> int:
