@@ -156,10 +156,10 @@ def _problem(cell: dict, ctx: Context, which: str):
             q = torch.cumsum((X * X).sum(dim=2), dim=1)
             r = torch.stack([(h * h).sum(dim=1) for h in hs], dim=1) / q
         elif which == "GRAD":  # one sequence: ||sum_{l>=2} delta_l h_{l-1}^T||_F^2 / (m (1/2) sum_{l<L} q_l)
-            D = torch.cat(backward_autograd(p, gs)[1:], dim=0)
-            Hp = torch.cat(hs[:-1], dim=0)
+            deltas = torch.cat(backward_autograd(p, gs)[1:], dim=0)  # delta_l, l = 2..L
+            h_prev = torch.cat(hs[:-1], dim=0)  # h_{l-1}, l = 2..L
             q = torch.cumsum((X * X).sum(dim=2), dim=1)
-            r = ((D @ D.T) * (Hp @ Hp.T)).sum() / (p.m * 0.5 * q[0, :-1].sum())
+            r = ((deltas @ deltas.T) * (h_prev @ h_prev.T)).sum() / (p.m * 0.5 * q[0, :-1].sum())
         else:
             r = torch.stack([(d * d).sum(dim=1) for d in backward_autograd(p, gs)], dim=1) / p.m
         return torch.log(torch.maximum(r.max() / limit, limit / r.min()))
