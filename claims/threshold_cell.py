@@ -84,10 +84,11 @@ def concrete_cell(cell: dict, L: int, m: int) -> dict:
 def estimated_cost(claim_cost, cell: dict, profile: Any) -> float:
     """Seconds of a threshold cell by the claim's per-example cost model ``claim_cost(cell, profile)``:
     per length, ``budget`` search examples at the geometric middle of the width range and one sequential
-    test of 12 examples three quarters of the way up it (in log m), where certificates usually land."""
+    test of 12 examples seven eighths of the way up it (in log m), where certificates usually land (the
+    fit to the quick profile's threshold cells, docs/MEASUREMENTS.md)."""
     m_min, m_max = cell["m_min"], cell["m_max"]
     mid = int(round(math.sqrt(m_min * m_max)))
-    upper = int(round(m_min ** 0.25 * m_max ** 0.75))
+    upper = int(round(m_min ** 0.125 * m_max ** 0.875))
     return sum(cell["budget"] * claim_cost(concrete_cell(cell, L, mid), profile)
                + 12 * claim_cost(concrete_cell(cell, L, upper), profile) for L in cell["lengths"])
 
