@@ -4,8 +4,9 @@ Cost model. Each claim estimates the seconds of one example of a cell on one CPU
 (``claim.cost(cell, profile)``, from its flop count). A cell runs a variable number of examples
 (the sequential test stops early), so its cost is that estimate times the examples a decision needs
 at least: ``plan.min_examples_to_fail()`` for a control (they must fail), ``plan.min_examples_to_hold()``
-otherwise. A threshold or search cell is one search, and the claim's estimate is already the whole of it. Earlier records calibrate it: per claim, the factor sum(duration_s) / sum(estimate) over the
-records at hand (:func:`calibrate`), applied to that claim's cells; without records the factor is 1.
+otherwise. A threshold or search cell is one search, and the claim's estimate is already the whole of
+it. Earlier records calibrate it: per claim, the factor sum(duration_s) / sum(estimate) over the records
+at hand (:func:`calibrate`), applied to that claim's cells; without records the factor is 1.
 
 Order. Cells are submitted most expensive first (longest-processing-time first), so that the tail of a
 sweep is short; ties break by claim order and cell key, so the order is deterministic.
