@@ -571,12 +571,13 @@ def figure(claim: str, records: list[dict], profile: str) -> Any:
         ax.set_title(label, fontsize=9)
         ax.legend(fontsize=6)
     axes[0].set_ylabel("measured value")
+    constants = ", ".join(f"{DECLARED[s]:g}" for s in STATS)
+    powers = ", ".join(str(Fraction(EXPONENTS[s]).limit_denominator(12)) for s in STATS)
     return kit.Figure("pert", "Perturbation quantities against ω", kit.to_svg(fig),
                       "Near-initialization quantities against the spectral norm ω of the perturbation (log-log), "
                       "colour = length L, marker = direction (random / adversarial), worst over examples; dashed: "
-                      f"the declared bound C (ωL)^p (C = {', '.join(f'{DECLARED[s]:g}' for s in STATS)}), judged only where "
-                      f"ωL < {NEAR_INIT_OMEGA_L:g} (larger ω are recorded as probes); dotted: the reference slopes p = "
-                      f"{', '.join(str(Fraction(EXPONENTS[s]).limit_denominator(12)) for s in STATS)}. Profile: {profile}.")
+                      f"the declared bound C (ωL)^p (C = {constants}), judged only where ωL < {NEAR_INIT_OMEGA_L:g} "
+                      f"(larger ω are recorded as probes); dotted: the reference slopes p = {powers}. Profile: {profile}.")
 
 
 CLAIM = register(
