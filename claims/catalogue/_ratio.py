@@ -170,30 +170,35 @@ def ratio_claim(spec: RatioSpec, **prose: str) -> Claim:
 
 
 def layer_figure(label: str, low: float, high: float) -> Callable:
-    """The report figure of a per-layer ratio claim: the range of ``label`` across layers l at the
-    smallest and largest width per L, against the claim's bounds [low, high]."""
+    """The report figure of a per-layer ratio claim: the range of ``label`` across layers l, per L at the
+    smallest and largest width of the grid cells, and in the negative controls (the broken W variance
+    leaving [low, high] layer by layer), against the claim's bounds [low, high]. Threshold cells keep
+    their probes, not per-layer rows (their figure is m*(L))."""
 
     def figure(claim: str, records: list[dict], profile: str) -> Any:
         from reports import figures as kit  # matplotlib: imported when the report draws
 
-        rows = [r for r in kit.series_rows(records, ("l", "ratio")) if math.isfinite(kit.num(r["ratio"]))]
+        rows = [r for r in kit.series_rows(records, ("l", "ratio"), main_only=False) if math.isfinite(kit.num(r["ratio"]))]
         if not rows:
             raise kit.Missing("no series rows with l and ratio")
         fig, (ax,) = kit.new_axes(w=6.0, h=3.8)
-        keys = sorted({(r.get("L"), r.get("m")) for r in rows}, key=lambda k: tuple(kit.num(x) for x in k))
-        Ls = sorted({k[0] for k in keys}, key=lambda x: kit.num(x))
-        ms = sorted({k[1] for k in keys}, key=lambda x: kit.num(x))
-        for L, m in keys:
-            if m != ms[-1] and m != ms[0]:
+        keys = sorted({(r["_control"], r.get("L"), r.get("m"), r.get("w_var")) for r in rows},
+                      key=lambda k: (k[0], *(kit.num(x) for x in k[1:3])))
+        Ls = sorted({k[1] for k in keys}, key=lambda x: kit.num(x))
+        ms = sorted({k[2] for k in keys if not k[0]}, key=lambda x: kit.num(x))
+        for control, L, m, w_var in keys:
+            if not control and m != ms[-1] and m != ms[0]:
                 continue  # smallest and largest widths only
             agg = defaultdict(list)
             for r in rows:
-                if r.get("L") == L and r.get("m") == m:
+                if (r["_control"], r.get("L"), r.get("m"), r.get("w_var")) == (control, L, m, w_var):
                     agg[float(r["l"])].append(float(r["ratio"]))
             ls_ = sorted(agg)
             st = kit.style(Ls.index(L))
-            ax.plot(ls_, [min(agg[x]) for x in ls_], ls="-" if m == ms[-1] else ":", label=f"L={L}, m={m} (min)", **st)
-            ax.plot(ls_, [max(agg[x]) for x in ls_], ls="-" if m == ms[-1] else ":", alpha=0.5, **st)
+            line = "-." if control else ("-" if m == ms[-1] else ":")
+            name = f"control W ~ N(0, {w_var:g}/m), L={L}, m={m}" if control else f"L={L}, m={m}"
+            ax.plot(ls_, [min(agg[x]) for x in ls_], ls=line, label=f"{name} (min, max)", **st)
+            ax.plot(ls_, [max(agg[x]) for x in ls_], ls=line, alpha=0.5, **st)
         ax.axhline(low, color="#000000", ls="--", lw=1, label="declared bounds")
         ax.axhline(high, color="#000000", ls="--", lw=1)
         ax.set_yscale("log", base=2)
@@ -201,8 +206,9 @@ def layer_figure(label: str, low: float, high: float) -> Callable:
         ax.set_ylabel(label)
         ax.legend(fontsize=6, ncol=2)
         return kit.Figure("layers", f"{label} across layers", kit.to_svg(fig),
-                          f"Range (min and max over examples and inputs) of {label} across layers l, for the smallest "
-                          f"(dotted) and largest (solid) width, one colour per L; dashed: the declared bounds "
-                          f"{low:g} and {high:g}. Profile: {profile}.")
+                          f"Range (min and max over examples and inputs) of {label} across layers l: grid cells at "
+                          f"their smallest (dotted) and largest (solid) width, and the negative controls "
+                          f"(dash-dot), one colour per L; dashed: the declared bounds {low:g} and {high:g}. "
+                          f"Profile: {profile}.")
 
     return figure
