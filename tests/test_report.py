@@ -484,6 +484,23 @@ def test_a_claims_figure_reads_the_claims_own_constants(monkeypatch):
     assert "slope <= -0.4 and error <= 0.05" in fig.caption and "pass bound 0.05" in fig.svg
 
 
+def test_the_layer_figure_draws_the_controls_with_the_claims_bounds():
+    """FWD's per-layer figure draws a control cell's rows (the grid has no other per-layer rows since its
+    finite-width cells became threshold searches) against the claim's bounds 1/c and c."""
+    from claims.catalogue import _ratio, fwd
+    from reports import figures
+    from reports.analysis import normalize_record
+
+    rows = [{"l": l, "stat": stat, "ratio": v * 2.0 ** l} for l in (1, 2, 3, 4) for stat, v in (("min", 0.4), ("max", 0.6))]
+    control = normalize_record(make_record("FWD", {"m": 2048, "L": 4, "regime": "unit", "w_var": 4, "control": True},
+                                           "fails", 3.0, series=rows))
+    figs, notes = figures.claim_figures("FWD", [control], "smoke", fwd.CLAIM)
+    layers = next(f for f in figs if f.key == "layers")
+    low, high = 1.0 / _ratio.C_DECLARED, _ratio.C_DECLARED
+    assert f"declared bounds {low:g} and {high:g}" in layers.caption
+    assert "control W ~ N(0, 4/m), L=4, m=2048" in layers.svg
+
+
 def test_every_builtin_figure_entry_resolves_and_figure_specs_reads_the_claim():
     from types import SimpleNamespace
 
