@@ -660,8 +660,31 @@ def growth_markdown(by_claim: dict[str, list[dict]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def resolution_markdown(by_claim: dict[str, list[dict]]) -> str:
+    """What each threshold cell bought: per cell, the lengths whose m* was located (found, or censored
+    and certified), the median and the largest interval factor hi / lo over the found lengths, the
+    examples drawn and the seconds spent (summed over lengths). Empty without threshold cells."""
+    lines = []
+    for claim, records in by_claim.items():
+        for r in sorted((r for r in records if is_threshold(r) and not r["control"]), key=cell_label):
+            rows = threshold_rows([r])
+            located = [t for t in rows if t["status"] in ("found", "above", "below")]
+            factors = sorted(t["ratio"] for t in rows if t["status"] == "found" and t["ratio"])
+            median = factors[len(factors) // 2] if len(factors) % 2 else (
+                0.5 * (factors[len(factors) // 2 - 1] + factors[len(factors) // 2]) if factors else None)
+            seconds = sum(t["cost_s"] or 0.0 for t in rows)
+            lines.append(f"| {_md(claim)} | {_md(cell_label(r))} | {len(located)} / {len(rows)} | "
+                         + (f"{median:.2f} | {factors[-1]:.2f}" if factors else "— | —")
+                         + f" | {sum(t['examples'] or 0 for t in rows)} | {seconds:.0f} |")
+    if not lines:
+        return ""
+    return "\n".join(["| claim | cell | located / lengths | median hi/lo | largest hi/lo | examples | seconds |",
+                      "|---|---|---|---|---|---|---|", *lines]) + "\n"
+
+
 def threshold_markdown(results: str) -> str:
-    """Both tables for a results folder (``python -m reports.analysis OUT``), for notes and issues."""
+    """The three tables for a results folder (``python -m reports.analysis OUT``), for notes and issues:
+    the m*(L) matrix, the growth laws and each cell's resolution and cost."""
     from claims.schema import load_results
 
     loaded = load_results(results)
@@ -669,7 +692,7 @@ def threshold_markdown(results: str) -> str:
     matrix = matrix_markdown(by_claim)
     if not matrix:
         return f"no threshold cells in {results}\n"
-    return matrix + "\n" + growth_markdown(by_claim)
+    return matrix + "\n" + growth_markdown(by_claim) + "\n" + resolution_markdown(by_claim)
 
 
 def threshold_phrase(records: list[dict]) -> list[str]:

@@ -263,12 +263,19 @@ def test_markdown_tables_for_notes(tmp_path):
     growth = an.growth_markdown(by).splitlines()
     assert len(growth) == 2 + 4
     assert "| FWD | unit | power | 2.00 [1.70, 2.30] | — | 5.1 (power) | 3 | yes | 4 / 1 |  |" in growth
+    resolution = an.resolution_markdown(by).splitlines()
+    # located: found or certified censored lengths (FWD normalized's L = 8 is inconclusive); the interval
+    # factors hi / lo over the found lengths only; examples and seconds summed over every length
+    assert resolution[2:] == ["| FWD | normalized | 3 / 4 | 1.40 | 1.41 | 88 | 12 |",
+                              "| FWD | unit | 4 / 4 | 1.41 | 1.41 | 132 | 12 |",
+                              "| BWD | unit | 2 / 3 | 1.40 | 1.41 | 66 | 9 |"]
     assert an.matrix_markdown(_by_claim(synthetic_quick())) == "" == an.growth_markdown(_by_claim(synthetic_quick()))
+    assert an.resolution_markdown(_by_claim(synthetic_quick())) == ""
     folder = write_results(tmp_path / "results", synthetic_thresholds())
     out = subprocess.run([sys.executable, "-m", "reports.analysis", str(folder)], capture_output=True, text=True,
                          timeout=120)
     assert out.returncode == 0, out.stderr
-    assert out.stdout == an.matrix_markdown(by) + "\n" + an.growth_markdown(by)
+    assert out.stdout == an.matrix_markdown(by) + "\n" + an.growth_markdown(by) + "\n" + an.resolution_markdown(by)
     empty = write_results(tmp_path / "plain", [r for r in synthetic_quick() if r["claim"] == "NTK-PD"])
     out = subprocess.run([sys.executable, "-m", "reports.analysis", str(empty)], capture_output=True, text=True,
                          timeout=120)
