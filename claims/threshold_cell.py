@@ -100,10 +100,11 @@ def estimated_memory(claim_memory, cell: dict, profile: Any) -> int:
 
 def cells_from_settings(settings: dict, regimes, exponent_bound: float, *, extra: dict | None = None) -> list[dict]:
     """One threshold cell per regime from a claim's per-profile threshold settings ``{"lengths",
-    "asserted", "m_min", "m_max", "budget"}``."""
+    "asserted", "m_min", "m_max", "budget"}`` and, optionally, ``"regimes"`` (a subset of ``regimes``, the
+    profile's, to run)."""
     return [threshold_cell(regime, settings["lengths"], settings["m_min"], settings["m_max"], settings["budget"],
                            exponent_bound, asserted_lengths=settings["asserted"], extra=extra)
-            for regime in regimes]
+            for regime in regimes if regime in settings.get("regimes", regimes)]
 
 
 def per_cell(example_strategy, example_memory, example_cost) -> tuple:

@@ -74,8 +74,10 @@ def test_must_hold_threshold_cells_and_normalized_from_the_threshold_width():
                 else:
                     assert isinstance(a, NotAsserted) and "normalized regime" in a.reason
                     assert f"m_max = {c['m_max']}" in a.reason
-        kinds = [c.get("kind") for c in cells if not c.get("control")]
-        assert kinds == ["threshold"] * len(profile.regimes)
+        searched = [c["regime"] for c in cells if not c.get("control")]
+        assert all(c.get("kind") == "threshold" for c in cells if not c.get("control"))
+        # smoke (CI) leaves out the normalized regime, a finding there; the other profiles run every regime
+        assert searched == [g for g in profile.regimes if name != "smoke" or g != "normalized"]
     quick = [c for c in ntk_pd_m.CLAIM.cells(get_profile("quick")) if ntk_pd_m.CLAIM.must_hold(c, get_profile("quick")) is True]
     assert max(max(c["asserted_lengths"]) for c in quick) == 8
     assert any(c.get("control") and c["n"] > c["m"] ** 2 for c in ntk_pd_m.CLAIM.cells(SMOKE))
