@@ -1,5 +1,5 @@
-"""Shared pieces of the at-initialization claims FWD, BWD, GRAD and NTK-CONV (also used by NTK-PD-M and
-PERT for the (m, L, regime) grid and the network's memory).
+"""Shared pieces of the at-initialization claims FWD, BWD, GRAD, NTK-ID and NTK-CONV (also used by PERT
+for the (m, L, regime) grid, the recipes and the network).
 
 The network is h_l = relu(W h_{l-1} + A X_l), f(x) = B h_L at its random initialization
 W_ij ~ N(0, 2/m), A_ij ~ N(0, 2/m), B_i ~ N(0, 1) (SPEC section 1). A control cell changes the variance
